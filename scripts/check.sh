@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up and run every check: system packages, virtualenv, ruff, mypy --strict,
+# import-linter contracts, and the whole pytest suite (real redis-server, real nfdump).
+# Usage: bash scripts/check.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nfdump >/dev/null || need+=(nfdump)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing system packages: ${need[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+echo "== ruff";          .venv/bin/ruff check src tests bench
+echo "== ruff format";   .venv/bin/ruff format --check src tests bench
+echo "== mypy --strict"; .venv/bin/mypy
+echo "== import-linter"; .venv/bin/lint-imports
+echo "== pytest";        .venv/bin/python -m pytest "$@"

@@ -1,0 +1,184 @@
+"""The analysis pipeline: records in, findings out. No I/O, no clock.
+
+Theory of operation
+-------------------
+`Pipeline.feed(record)` routes one parsed record through the allowlist, the
+profile tracker and the detectors that consume its type, and returns the
+actions the runner must carry out — usually none (a shared empty tuple, so
+the hot path allocates nothing):
+
+* `Evidence` — a detector's finding that survived the allowlist;
+* `Suppressed` — a finding the allowlist removed (kept for the record);
+* `Alert` — a profile's window crossed the alert threshold;
+* `ProfileSummary` — a window closed and its profile summary is final.
+
+Time is the records' own: the newest window seen drives closing. A window
+closes once the stream is two windows past it (one window of grace for
+records that arrive out of order, e.g. across merged Zeek logs); a record
+older than that is still analysed, counted as `late_records`. `finish()`
+closes everything at end of input.
+
+The pipeline never drops a record: back-pressure belongs to the runner, which
+reads input no faster than `feed` returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from agent.config import Config
+from detection.accumulator import Accumulator
+from detection.allowlist import Allowlist
+from detection.heuristics import REGISTRY, Detector
+from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
+from detection.profiles import ProfileTracker
+
+__all__ = ["Action", "Pipeline", "Suppressed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    evidence: Evidence
+    reason: str
+
+
+Action = Evidence | Alert | ProfileSummary | Suppressed
+
+_NOTHING: tuple[Action, ...] = ()
+_MAX_RESOLVED = 200_000  # ip -> domains map for domain allowlisting, bounded
+
+
+def build_detectors(config: Config) -> list[Detector]:
+    detectors: list[Detector] = []
+    for cls in REGISTRY:
+        params = getattr(config.detectors, cls.name)
+        if params.enabled:
+            detectors.append(cls(params))
+    return detectors
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        allowlist: Allowlist | None = None,
+        detectors: Sequence[Detector] | None = None,
+    ) -> None:
+        self.config = config
+        self.width = config.profiles.window_seconds
+        self.allowlist = allowlist if allowlist is not None and not allowlist.is_empty else None
+        self.detectors = list(detectors) if detectors is not None else build_detectors(config)
+        self.profiles = ProfileTracker(config.profiles.direction)
+        self.accumulator = Accumulator(config.alert_threshold)
+        self._flow_detectors = [d for d in self.detectors if Flow in d.consumes]
+        self._by_type: dict[type, list[Detector]] = {}
+        for d in self.detectors:
+            for t in d.consumes:
+                if t is not Flow:
+                    self._by_type.setdefault(t, []).append(d)
+        self._newest_window: int | None = None
+        self._closed_upto: int | None = None  # windows <= this are closed
+        self._resolved: dict[str, set[str]] = {}
+        # Counters for summary.json
+        self.records: Counter[str] = Counter()
+        self.evidence_by_type: Counter[str] = Counter()
+        self.suppressed_by_reason: Counter[str] = Counter()
+        self.flows_ignored = 0
+        self.alerts = 0
+        self.late_records = 0
+
+    # -- feeding ---------------------------------------------------------------------
+
+    def feed(self, record: Record) -> Sequence[Action]:
+        window = int(record.ts // self.width)
+        out: list[Action] | None = None
+        if self._newest_window is None or window > self._newest_window:
+            out = self._advance(window)
+        elif self._closed_upto is not None and window <= self._closed_upto:
+            self.late_records += 1
+        if type(record) is Flow:
+            self.records["conn"] += 1
+            if self.allowlist is not None and self.allowlist.flow_reason(
+                record.saddr, record.daddr, record.smac, record.dmac, domains_of=self._domains_of
+            ):
+                self.flows_ignored += 1
+                return out or _NOTHING
+            self.profiles.observe_flow(record, window)
+            for det in self._flow_detectors:
+                found = det.observe(record, window)
+                if found:
+                    out = self._evidence(found, out)
+            return out or _NOTHING
+        self.records[type(record).__name__] += 1
+        if type(record) is DnsRecord and self.allowlist is not None:
+            self._remember_resolution(record)
+        for det in self._by_type.get(type(record), ()):
+            found = det.observe(record, window)
+            if found:
+                out = self._evidence(found, out)
+        return out or _NOTHING
+
+    def finish(self) -> list[Action]:
+        """End of input: close every open window."""
+        out: list[Action] = []
+        for det in self.detectors:
+            found = det.close_window(2**62)
+            if found:
+                self._evidence(found, out)
+        self.accumulator.close_window(2**62)
+        out.extend(self.profiles.close(None))
+        return out
+
+    # -- internals -------------------------------------------------------------------
+
+    def _advance(self, window: int) -> list[Action] | None:
+        self._newest_window = window
+        close_upto = window - 2
+        if self._closed_upto is not None and close_upto <= self._closed_upto:
+            return None
+        self._closed_upto = close_upto
+        out: list[Action] = []
+        for det in self.detectors:
+            found = det.close_window(close_upto)
+            if found:
+                self._evidence(found, out)
+        self.accumulator.close_window(close_upto)
+        out.extend(self.profiles.close(close_upto))
+        return out or None
+
+    def _evidence(self, found: Iterable[Evidence], out: list[Action] | None) -> list[Action]:
+        if out is None:
+            out = []
+        for ev in found:
+            if self.allowlist is not None:
+                reason = self.allowlist.evidence_reason(ev, self._domains_of)
+                if reason:
+                    self.suppressed_by_reason[reason.split(" ", 2)[0]] += 1
+                    out.append(Suppressed(ev, reason))
+                    continue
+            self.evidence_by_type[ev.type] += 1
+            out.append(ev)
+            self.profiles.add_evidence(ev.profile, ev.timewindow, ev.ts, ev.score)
+            alert = self.accumulator.add(ev)
+            if alert is not None:
+                self.alerts += 1
+                self.profiles.add_alert(alert.profile, alert.timewindow, alert.ts)
+                out.append(alert)
+        return out
+
+    def _remember_resolution(self, rec: DnsRecord) -> None:
+        if not rec.query or not rec.answers:
+            return
+        if len(self._resolved) >= _MAX_RESOLVED:
+            # Drop the oldest half (dicts keep insertion order): bounded, amortised O(1).
+            for ip in list(self._resolved)[: _MAX_RESOLVED // 2]:
+                del self._resolved[ip]
+        q = rec.query.lower().rstrip(".")
+        for answer in rec.answers:
+            if answer[:1].isdigit() or ":" in answer:
+                self._resolved.setdefault(answer, set()).add(q)
+
+    def _domains_of(self, ip: str) -> Iterable[str]:
+        return self._resolved.get(ip, ())

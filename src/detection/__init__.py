@@ -1,0 +1,1 @@
+"""Pure detection: value types, log parsers, detectors. No I/O, no clocks."""

@@ -1,0 +1,543 @@
+"""The Store contract, run unchanged against every backend (SQLite and a real Redis).
+
+A behaviour belongs here when the API, the CLI or the runner may rely on it
+whatever backend is configured; backend-specific guarantees (WAL, a second OS
+process reading a SQLite file) are the few tests at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.store import open_store
+from agent.store.base import Store, StoreError
+from agent.store.redis_store import RedisStore
+from agent.store.sqlite import SqliteStore
+from detection.model import Alert, Evidence, ProfileSummary, ThreatLevel
+
+Opener = Callable[[], Store]
+
+IPS = ["10.0.0.1", "10.0.0.10", "10.0.0.2", "192.168.1.1", "fe80::1"]
+TYPES = ["PortScan", "DnsTunnel", "C2Beacon"]
+
+
+def ev(
+    attacker: str = "10.0.0.1",
+    ts: float = 1.0,
+    *,
+    victim: str | None = None,
+    type: str = "PortScan",
+    source: str = "local:portscan",
+    **kw: Any,
+) -> Evidence:
+    return Evidence(
+        type=type,
+        attacker=attacker,
+        victim=victim,
+        threat_level=ThreatLevel.HIGH,
+        confidence=0.75,
+        ts=ts,
+        timewindow=int(ts // 3600),
+        description=f"{type} from {attacker}",
+        source=source,
+        uids=("C1", "C2"),
+        dport=22,
+        proto="tcp",
+        **kw,
+    )
+
+
+def alert(profile: str = "10.0.0.1", ts: float = 1.0, n: int = 0) -> Alert:
+    return Alert(
+        profile=profile,
+        timewindow=int(ts // 3600),
+        ts=ts,
+        score=1.2,
+        threshold=1.0,
+        evidence_ids=(f"e{n}", f"f{n}"),
+        evidence_types=("PortScan",),
+        victims=("10.0.0.9",),
+        uids=("C1",),
+        confidence=0.8,
+        threat_level=ThreatLevel.CRITICAL,
+        description="scan",
+    )
+
+
+def profile(ip: str = "10.0.0.1", timewindow: int = 0, flows: int = 1) -> ProfileSummary:
+    return ProfileSummary(
+        ip=ip,
+        timewindow=timewindow,
+        start=timewindow * 3600.0,
+        end=timewindow * 3600.0 + 10.5,
+        flows_out=flows,
+        flows_in=2,
+        bytes_out=300,
+        bytes_in=400,
+        pkts_out=5,
+        pkts_in=6,
+        distinct_dsts=7,
+        distinct_dports=8,
+        evidence=1,
+        score=0.4,
+        alerts=0,
+    )
+
+
+def by_ts_id(items: list[Evidence]) -> list[Evidence]:
+    return sorted(items, key=lambda e: (e.ts, e.id))
+
+
+# --- round trip, idempotency, counts, meta -------------------------------------------------
+
+
+def test_empty_store(store: Store) -> None:
+    assert store.counts() == {"evidence": 0, "alerts": 0, "profiles": 0}
+    assert store.evidence() == []
+    assert store.alerts() == []
+    assert store.profiles() == []
+    assert store.get_meta("missing") is None
+
+
+def test_round_trip_equals_originals(store: Store) -> None:
+    evidence = [
+        ev(ts=2.5, victim="10.0.0.9", count=40, attack_technique="T1046"),
+        ev("fe80::1", ts=1.25, type="DnsTunnel", source="peer:abc", profile="10.0.0.9"),
+    ]
+    alerts = [alert(ts=3.0), alert("10.0.0.2", ts=1.0, n=1)]
+    profiles = [profile(), profile("10.0.0.2", 3)]
+    store.add_evidence(evidence)
+    store.add_alerts(alerts)
+    store.add_profiles(profiles)
+    assert store.evidence() == [evidence[1], evidence[0]]
+    assert store.alerts() == [alerts[1], alerts[0]]
+    assert store.profiles() == profiles
+    assert store.counts() == {"evidence": 2, "alerts": 2, "profiles": 2}
+
+
+def test_reinsert_is_idempotent(store: Store) -> None:
+    evidence = [ev(ts=float(i)) for i in range(5)]
+    alerts = [alert(n=i) for i in range(3)]
+    store.add_evidence(evidence + evidence[:2])  # duplicates inside one batch too
+    store.add_evidence(evidence)
+    store.add_alerts(alerts)
+    store.add_alerts(alerts + alerts)
+    store.add_evidence([])
+    store.add_alerts([])
+    store.add_profiles([])
+    assert store.counts() == {"evidence": 5, "alerts": 3, "profiles": 0}
+    assert store.evidence() == evidence
+    assert store.alerts() == sorted(alerts, key=lambda a: (a.ts, a.id))
+
+
+def test_first_write_wins_for_an_existing_id(store: Store) -> None:
+    first = ev(ts=1.0)
+    again = dataclasses.replace(first, description="new")
+    assert again.id == first.id
+    store.add_evidence([first])
+    store.add_evidence([again])
+    assert store.evidence() == [first]
+
+
+def test_profiles_replace_on_same_key(store: Store) -> None:
+    store.add_profiles([profile(flows=1), profile("10.0.0.2", flows=1)])
+    store.add_profiles([profile(flows=99)])
+    assert store.profiles(ip="10.0.0.1") == [profile(flows=99)]
+    assert store.counts()["profiles"] == 2
+
+
+def test_meta(store: Store) -> None:
+    store.set_meta("started", "2024-01-01T00:00:00Z")
+    store.set_meta("version", "1")
+    store.set_meta("version", "2 – ünïcode")
+    assert store.get_meta("started") == "2024-01-01T00:00:00Z"
+    assert store.get_meta("version") == "2 – ünïcode"
+    assert store.get_meta("other") is None
+
+
+# --- filters, ordering, pagination --------------------------------------------------------
+
+
+@pytest.fixture
+def scene(store: Store) -> list[Evidence]:
+    items = [
+        ev("10.0.0.1", 5.0, victim="10.0.0.2", source="local:portscan"),
+        ev("10.0.0.2", 1.0, type="DnsTunnel", source="local:dns"),
+        ev("10.0.0.3", 3.0, victim="10.0.0.1", type="C2Beacon", source="peer:abc"),
+        ev("10.0.0.1", 3.0, source="peer:xyz"),
+        ev("10.0.0.10", 3.0, source="local:portscan"),
+        ev("10.0.0.1", 7.0, type="DnsTunnel", source="local:portscan2"),
+    ]
+    store.add_evidence(items)
+    return by_ts_id(items)
+
+
+@pytest.mark.parametrize(
+    ("filters", "keep"),
+    [
+        ({}, lambda e: True),
+        ({"ip": "10.0.0.1"}, lambda e: "10.0.0.1" in (e.attacker, e.victim)),
+        ({"ip": "10.0.0.2"}, lambda e: "10.0.0.2" in (e.attacker, e.victim)),
+        ({"ip": "10.0.0.99"}, lambda e: False),
+        ({"type": "DnsTunnel"}, lambda e: e.type == "DnsTunnel"),
+        ({"since": 3.0}, lambda e: e.ts >= 3.0),
+        ({"since": 3.5}, lambda e: e.ts >= 3.5),
+        ({"source": "local:"}, lambda e: e.source.startswith("local:")),
+        ({"source": "peer:"}, lambda e: e.source.startswith("peer:")),
+        ({"source": "local"}, lambda e: e.source.startswith("local")),
+        ({"source": "LOCAL:"}, lambda e: False),
+        ({"source": "local:portscan"}, lambda e: e.source.startswith("local:portscan")),
+        ({"source": "local:portscan2"}, lambda e: e.ts == 7.0),
+        (
+            {"ip": "10.0.0.1", "type": "PortScan", "since": 2.0, "source": "peer:"},
+            lambda e: e.attacker == "10.0.0.1" and e.ts == 3.0,
+        ),
+        ({"ip": "10.0.0.1", "type": "DnsTunnel"}, lambda e: e.ts == 7.0),
+        ({"type": "PortScan", "source": "local:"}, lambda e: e.source == "local:portscan"),
+        (
+            {"type": "PortScan", "source": "local:"},
+            lambda e: e.type == "PortScan" and e.source.startswith("local:"),
+        ),
+    ],
+)
+def test_evidence_filters(
+    store: Store,
+    scene: list[Evidence],
+    filters: dict[str, object],
+    keep: Callable[[Evidence], bool],
+) -> None:
+    expected = [e for e in scene if keep(e)]
+    assert store.evidence(**filters) == expected  # type: ignore[arg-type]
+
+
+def test_evidence_ordered_by_ts_then_id(store: Store) -> None:
+    items = [ev(f"10.0.0.{i}", ts=float(i % 3)) for i in range(12)]
+    store.add_evidence(items[::-1])
+    got = store.evidence()
+    assert got == by_ts_id(items)
+    assert [e.ts for e in got] == sorted(e.ts for e in got)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"source": "peer:"}, {"ip": "10.0.0.1", "type": "DnsTunnel"}, {"since": 500.0}],
+)
+def test_evidence_pagination(store: Store, filters: dict[str, object]) -> None:
+    # More than one 1000-id chunk, so the Redis backend's post-filter scan pages too.
+    items = [
+        ev(
+            "10.0.0.1" if i % 3 else "10.0.0.2",
+            ts=float(i // 2),
+            type=TYPES[i % 2],
+            source="peer:p" if i % 2 else "local:d",
+        )
+        for i in range(2500)
+    ]
+    store.add_evidence(items)
+    everything = store.evidence(**filters, limit=10_000)  # type: ignore[arg-type]
+    pages = [
+        store.evidence(**filters, limit=700, offset=o)  # type: ignore[arg-type]
+        for o in range(0, 2800, 700)
+    ]
+    assert [e for page in pages for e in page] == everything
+    assert all(len(page) <= 700 for page in pages)
+    assert store.evidence(**filters, limit=0) == []  # type: ignore[arg-type]
+    assert store.evidence(**filters, offset=10_000) == []  # type: ignore[arg-type]
+    assert len(everything) > 700
+
+
+def test_alert_filters_and_pagination(store: Store) -> None:
+    alerts = [alert(IPS[i % 3], ts=float(i % 4), n=i) for i in range(20)]
+    store.add_alerts(alerts)
+    ordered = sorted(alerts, key=lambda a: (a.ts, a.id))
+    assert store.alerts() == ordered
+    assert store.alerts(ip="10.0.0.10") == [a for a in ordered if a.profile == "10.0.0.10"]
+    assert store.alerts(since=2.0) == [a for a in ordered if a.ts >= 2.0]
+    assert store.alerts(ip="10.0.0.1", since=3.0) == [
+        a for a in ordered if a.profile == "10.0.0.1" and a.ts >= 3.0
+    ]
+    assert store.alerts(limit=7, offset=7) == ordered[7:14]
+    assert store.alerts(limit=0) == []
+
+
+def test_profiles_ordered_by_ip_then_timewindow(store: Store) -> None:
+    # Byte order on ip ("10.0.0.1" < "10.0.0.10" < "10.0.0.2"), numeric on timewindow.
+    keys = [(ip, tw) for ip in IPS for tw in (10, 2, 0, 123456789)]
+    store.add_profiles([profile(ip, tw) for ip, tw in reversed(keys)])
+    assert [(p.ip, p.timewindow) for p in store.profiles()] == sorted(keys)
+    assert [p.timewindow for p in store.profiles(ip="10.0.0.1")] == [0, 2, 10, 123456789]
+    assert store.profiles(ip="10.0.0.") == []
+    assert store.profiles(limit=3, offset=5) == [profile(*k) for k in sorted(keys)[5:8]]
+    assert store.profiles(ip="fe80::1", limit=2, offset=1) == [
+        profile("fe80::1", 2),
+        profile("fe80::1", 10),
+    ]
+
+
+def test_timewindow_beyond_int64_is_a_store_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.add_profiles([profile(timewindow=2**63)])
+
+
+def test_negative_page_arguments_are_rejected(store: Store) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        store.evidence(limit=-1)
+    with pytest.raises(ValueError, match="offset"):
+        store.alerts(offset=-1)
+    with pytest.raises(ValueError, match="limit"):
+        store.profiles(limit=-1)
+
+
+# --- property: random batches against a reference model ----------------------------------
+
+sources = st.sampled_from(["local:portscan", "local:dns", "peer:abc", "peer:abd", "local:"]) | (
+    st.sampled_from(["local:", "peer:"]).flatmap(lambda p: st.text(max_size=6).map(p.__add__))
+)
+evidences = st.builds(
+    Evidence,
+    type=st.sampled_from(TYPES),
+    attacker=st.sampled_from(IPS),
+    victim=st.none() | st.sampled_from(IPS),
+    threat_level=st.sampled_from(ThreatLevel),
+    confidence=st.floats(0.0, 1.0),
+    ts=st.sampled_from([0.0, 1.0, 2.5]) | st.floats(-1e12, 1e12, allow_nan=False),
+    timewindow=st.integers(-(2**40), 2**40),
+    description=st.text(max_size=20),
+    source=sources,
+    profile=st.sampled_from(["", *IPS]),
+    uids=st.lists(st.text(max_size=8), max_size=3).map(tuple),
+    dport=st.none() | st.integers(0, 65535),
+    proto=st.none() | st.sampled_from(["tcp", "udp"]),
+    count=st.none() | st.integers(0, 2**62),
+    attack_technique=st.none() | st.just("T1046"),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    # new_target is a factory: each example opens its own fresh, empty target.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(batches=st.lists(st.lists(evidences, max_size=12), max_size=4), data=st.data())
+def test_random_batches_match_reference_model(
+    new_target: Callable[[], Opener], batches: list[list[Evidence]], data: st.DataObject
+) -> None:
+    store = new_target()()
+    flat = [e for batch in batches for e in batch]
+    for batch in batches:
+        store.add_evidence(batch)
+    store.add_evidence(flat)
+    first: dict[str, Evidence] = {}
+    for e in flat:
+        first.setdefault(e.id, e)
+    expected = by_ts_id(list(first.values()))
+    assert store.evidence(limit=10_000) == expected
+    assert store.counts()["evidence"] == len(first)
+
+    ip = data.draw(st.none() | st.sampled_from(IPS), label="ip")
+    kind = data.draw(st.none() | st.sampled_from(TYPES), label="type")
+    since = data.draw(
+        st.none() | st.sampled_from([e.ts for e in flat] or [0.0]) | st.floats(-1e12, 1e12),
+        label="since",
+    )
+    source = data.draw(
+        st.none()
+        | st.sampled_from([e.source for e in flat] or ["peer:"]).flatmap(
+            lambda s: st.integers(0, len(s)).map(lambda k: s[:k])
+        )
+        | sources,
+        label="source",
+    )
+    want = [
+        e
+        for e in expected
+        if (ip is None or ip in (e.attacker, e.victim))
+        and (kind is None or e.type == kind)
+        and (since is None or e.ts >= since)
+        and (not source or e.source.startswith(source))
+    ]
+    filters = {"ip": ip, "type": kind, "since": since, "source": source}
+    assert store.evidence(**filters, limit=10_000) == want  # type: ignore[arg-type]
+    limit = data.draw(st.integers(0, len(want) + 1), label="limit")
+    offset = data.draw(st.integers(0, len(want) + 1), label="offset")
+    page = store.evidence(**filters, limit=limit, offset=offset)  # type: ignore[arg-type]
+    assert page == want[offset : offset + limit]
+
+
+# --- concurrency: a second reader -------------------------------------------------------
+
+
+def test_second_instance_sees_committed_data(new_target: Callable[[], Opener]) -> None:
+    open_ = new_target()
+    writer, reader = open_(), open_()
+    assert reader.counts()["evidence"] == 0
+    writer.add_evidence([ev(ts=1.0), ev(ts=2.0)])
+    writer.add_alerts([alert()])
+    writer.add_profiles([profile()])
+    writer.set_meta("k", "v")
+    assert reader.counts() == {"evidence": 2, "alerts": 1, "profiles": 1}
+    assert reader.evidence() == writer.evidence()
+    assert reader.get_meta("k") == "v"
+    reader.set_meta("k", "from reader")  # and the other way round
+    assert writer.get_meta("k") == "from reader"
+
+
+_CHILD = """
+import sys
+from agent.store.sqlite import SqliteStore
+with SqliteStore(sys.argv[1]) as s:
+    print(s.counts()["evidence"], s.get_meta("k"), [e.ts for e in s.evidence(ip=sys.argv[2])])
+"""
+
+
+def _child_read(path: Path, ip: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _CHILD, str(path), ip],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_sqlite_second_process_reads_while_writer_is_open(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "starling.db"  # parents are created
+    with SqliteStore(path) as writer:
+        writer.add_evidence([ev(ts=1.0), ev("10.0.0.2", ts=2.0)])
+        writer.set_meta("k", "v1")
+        assert _child_read(path, "10.0.0.1") == "2 v1 [1.0]"
+        # A write transaction in progress (another connection) neither blocks the
+        # reader nor shows it uncommitted rows.
+        con = sqlite3.connect(path, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE meta SET value = 'uncommitted' WHERE key = 'k'")
+            assert _child_read(path, "10.0.0.1") == "2 v1 [1.0]"
+            con.execute("ROLLBACK")
+        finally:
+            con.close()
+        writer.add_evidence([ev(ts=3.0)])
+        assert _child_read(path, "10.0.0.1") == "3 v1 [1.0, 3.0]"
+
+
+def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with SqliteStore(path):
+        con = sqlite3.connect(path)
+        try:
+            assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            con.close()
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _not_a_database(tmp_path: Path) -> Path:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not an sqlite file\n" * 200)
+    return path
+
+
+def _foreign_schema(tmp_path: Path) -> Path:
+    path = tmp_path / "future.db"
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA user_version = 99")
+    finally:
+        con.close()
+    return path
+
+
+def _under_a_file(tmp_path: Path) -> Path:
+    (tmp_path / "plain-file").write_text("")
+    return tmp_path / "plain-file" / "sub" / "s.db"
+
+
+@pytest.mark.parametrize(
+    ("make_path", "message"),
+    [
+        (_under_a_file, "cannot create directory"),
+        (lambda tmp: tmp, "cannot open|cannot initialise"),  # a directory
+        (_not_a_database, "not a database"),
+        (_foreign_schema, "schema version 99"),
+    ],
+)
+def test_sqlite_unusable_target(
+    tmp_path: Path, make_path: Callable[[Path], Path], message: str
+) -> None:
+    path = make_path(tmp_path)
+    with pytest.raises(StoreError, match=message) as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["redis://user:s3cr%40t@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}/0?password=s3cr@t"],
+)
+def test_redis_unreachable_target_hides_credentials(unused_port: int, template: str) -> None:
+    with pytest.raises(StoreError, match=f"redis://127.0.0.1:{unused_port}/0") as info:
+        RedisStore(template.format(port=unused_port))
+    assert "s3cr" not in str(info.value)
+    assert "user" not in str(info.value)
+
+
+@pytest.mark.redis
+def test_redis_wrong_password_hides_it(redis_url: str) -> None:
+    url = redis_url.replace("redis://", "redis://admin:hunter2@")
+    with pytest.raises(StoreError) as info:
+        RedisStore(url)
+    assert "hunter2" not in str(info.value)
+    assert redis_url in str(info.value)
+
+
+def test_closed_store_raises(store: Store) -> None:
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        store.evidence()
+    with pytest.raises(StoreError, match="closed"):
+        store.add_evidence([ev()])
+
+
+# --- open_store -------------------------------------------------------------------------
+
+
+def test_open_store_path_is_sqlite(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "a.db")) as store:
+        assert isinstance(store, SqliteStore)
+
+
+@pytest.mark.redis
+def test_open_store_url_is_redis(redis_url: str) -> None:
+    with open_store(redis_url) as store:
+        assert isinstance(store, RedisStore)
+        assert store.namespace == "starling"
+
+
+def test_open_store_unix_socket_is_redis(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="redis store unix://"):
+        open_store(f"unix://{tmp_path}/no-such.sock")
+
+
+def test_source_prefix_is_literal_and_exact(store: Store) -> None:
+    # LIKE/GLOB metacharacters, the highest code point (no successor), case.
+    odd = ["peer:a%_", "peer:a*?[", "peer:z\U0010ffff", "peer:z\U0010ffffb", "peer:Z", "peer:zz"]
+    items = [ev(ts=float(i), source=s) for i, s in enumerate(odd)]
+    store.add_evidence(items)
+    for prefix in [*odd, "peer:a%", "peer:a*", "peer:z", "peer:a_"]:
+        assert store.evidence(source=prefix) == [e for e in items if e.source.startswith(prefix)]

@@ -1,0 +1,65 @@
+"""Fixtures shared by every test package: a real redis-server for the session."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback TCP port nobody listens on (free when checked)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail(
+            "redis-server is not on PATH; the redis store tests need a real server "
+            "(apt-get install redis-server), or deselect them with -m 'not redis'",
+            pytrace=False,
+        )
+    workdir = tmp_path_factory.mktemp("redis")
+    log = workdir / "redis.log"
+    port = _free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    argv += ["--dir", str(workdir), "--logfile", str(log)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers_ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = log.read_text() if log.exists() else "(no log)"
+                pytest.fail(f"redis-server on port {port} never answered PING:\n{output}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
