@@ -84,17 +84,22 @@ def zeek_state(f: Flow) -> str:
     return "SF" if f.established else "S0"
 
 
-def build(path: Path, target: int) -> int:
+def build(path: Path, target: int, as_json: bool = False) -> int:
     base = base_flows()
     span = base[-1].ts + 3600.0
     t0 = 1_700_000_000.0
     n = 0
     with path.open("w") as out:
-        out.write(HEADER)
+        if not as_json:
+            out.write(HEADER)
         k = 0
         while n < target:
             off = t0 + k * span
             for f in base:
+                if as_json:
+                    out.write(json_line(f, f.ts + off, f"C{k}x{n}", k))
+                    n += 1
+                    continue
                 sport = "-" if f.sport is None else f.sport
                 dport = "-" if f.dport is None else f.dport
                 out.write(
@@ -109,6 +114,17 @@ def build(path: Path, target: int) -> int:
     return n
 
 
+def json_line(f: Flow, ts: float, uid: str, k: int) -> str:
+    obj = {
+        "ts": ts, "uid": uid, "id.orig_h": shift(f.saddr, k), "id.orig_p": f.sport,
+        "id.resp_h": shift(f.daddr, k), "id.resp_p": f.dport, "proto": f.proto,
+        "duration": f.duration, "orig_bytes": f.sbytes, "resp_bytes": f.dbytes,
+        "conn_state": zeek_state(f), "history": f.history, "orig_pkts": f.spkts,
+        "resp_pkts": f.dpkts,
+    }  # fmt: skip
+    return json.dumps({k2: v for k2, v in obj.items() if v is not None}) + "\n"
+
+
 def bare_split_seconds(path: Path) -> float:
     start = time.process_time()
     with path.open("rb") as fh:
@@ -121,13 +137,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--flows", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--json-log", action="store_true", help="build a Zeek JSON log instead of TSV")
     ap.add_argument("extra", nargs="*", help="extra arguments for starling analyze")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    log = args.workdir / f"conn-{args.flows}.log"
+    log = args.workdir / f"conn-{args.flows}{'-json' if args.json_log else ''}.log"
     if not log.exists():
         t = time.perf_counter()
-        n = build(log, args.flows)
+        n = build(log, args.flows, args.json_log)
         print(f"built {log} with {n:,} flows in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     outdir = args.workdir / "analysis"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -156,6 +173,7 @@ def main() -> None:
     flows = summary["flows"]
     split = bare_split_seconds(log)
     result = {
+        "input": f"{log.name} ({log.stat().st_size / 1e6:.0f} MB)",
         "flows": flows,
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),

@@ -648,8 +648,9 @@ class ZeekJsonParser:
     """Zeek JSON logs (one object per line). `log_type` is a hint (from the file name)."""
 
     def __init__(self, log_type: str | None = None) -> None:
+        # A hint that names no known log type (a renamed file) is ignored: the
+        # type is then inferred from each record's keys.
         self.log_type = log_type if log_type in BUILDERS else None
-        self._hint_unsupported = log_type if log_type and log_type not in BUILDERS else None
 
     def parse_line(self, line: str) -> Record | None:
         line = line.strip()
@@ -663,11 +664,7 @@ class ZeekJsonParser:
             raise ParseError("bad_json", "not a JSON object")
         if any(isinstance(v, dict) for v in obj.values()):
             obj = _flatten(obj)
-        log_type = self.log_type
+        log_type = self.log_type or infer_log_type(obj)
         if log_type is None:
-            if self._hint_unsupported:
-                raise Unsupported(f"zeek_{self._hint_unsupported}_log", "log type not analysed")
-            log_type = infer_log_type(obj)
-            if log_type is None:
-                raise Unsupported("zeek_unknown_log", "unrecognised Zeek JSON record")
+            raise Unsupported("zeek_unknown_log", "unrecognised Zeek JSON record")
         return BUILDERS[log_type](obj, ",")

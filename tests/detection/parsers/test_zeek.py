@@ -240,3 +240,10 @@ def test_fuzz_json_only_parse_error(obj: dict[str, object]) -> None:
 def test_fuzz_json_arbitrary_text(text: str) -> None:
     with contextlib.suppress(ParseError):
         ZeekJsonParser().parse_line(text)
+
+
+def test_json_unknown_name_hint_falls_back_to_content() -> None:
+    line = (DATA / "port-scans" / "vertical" / "conn.log").read_text().splitlines()[0]
+    assert isinstance(ZeekJsonParser("conn-renamed-export").parse_line(line), Flow)
+    with pytest.raises(Unsupported):
+        ZeekJsonParser("loaded_scripts").parse_line('{"name": "base/init.zeek"}')
