@@ -9,6 +9,10 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nfdump >/dev/null || need+=(nfdump)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# py-libp2p builds fastecdsa from source: a C compiler, Python headers and GMP.
+for pkg in build-essential python3-dev libgmp-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

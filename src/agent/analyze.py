@@ -4,10 +4,16 @@ Error handling / resource handling
 ----------------------------------
 The pipeline is pure; this module owns every side effect: reading the input,
 writing the output files, batching findings into the store, the progress bar.
-Input that cannot be read at all raises `InputError` before the output
+Input that cannot be read at all (and an output directory that already holds
+a run's outputs, unless `overwrite`) raises `InputError` before the output
 directory is touched. Everything opened here is closed in `finally`, so an
 interrupted run (Ctrl-C, SIGTERM in follow mode) still leaves a complete
 summary.json describing what was analysed up to that point.
+
+The end-of-run steps (store flush and close, errors.log, summary.json, the
+output files) each run even if an earlier one raised (`_Cleanup`): a store
+that fails while flushing still leaves a summary.json whose "errors" names the
+failure, and the failure is then re-raised — an error is never swallowed.
 
 Nothing is dropped: records are read only as fast as the pipeline consumes
 them (pull-based), so `dropped` in the summary is 0 by construction and is
@@ -16,6 +22,7 @@ kept there so a future shedding policy has to report itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import resource
 import signal
@@ -26,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.config import Config
@@ -41,11 +48,18 @@ from detection.model import Alert, Evidence, ProfileSummary, Record
 
 __all__ = ["AnalysisResult", "InputError", "analyze", "default_outdir"]
 
+_T = TypeVar("_T")
+
 
 def default_outdir(spec: str, now: dt.datetime | None = None) -> Path:
     name = "stdin" if spec == "-" else (Path(spec).name or "input")
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    return Path("starling-output") / f"{name}-{stamp}"
+    base = Path("starling-output") / f"{name}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():  # two runs in the same second get their own directories
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 @dataclass
@@ -64,8 +78,16 @@ class AnalysisResult:
 class _Sink:
     """Executes pipeline actions: output files now, the store in batches."""
 
-    def __init__(self, writer: OutputWriter, store: Store, batch: int, keep: bool) -> None:
+    def __init__(
+        self,
+        writer: OutputWriter,
+        store: Store,
+        batch: int,
+        keep: bool,
+        on_finding: Callable[[Evidence | Alert], None] | None = None,
+    ) -> None:
         self.writer = writer
+        self.on_finding = on_finding
         self.store = store
         self.batch = batch
         self.keep = keep
@@ -83,11 +105,15 @@ class _Sink:
                 self._ev.append(a)
                 if self.keep:
                     self.evidence.append(a)
+                if self.on_finding is not None:
+                    self.on_finding(a)
             elif isinstance(a, Alert):
                 self.writer.alert(a)
                 self._al.append(a)
                 if self.keep:
                     self.alerts.append(a)
+                if self.on_finding is not None:
+                    self.on_finding(a)
             elif isinstance(a, ProfileSummary):
                 self._pr.append(a)
             elif isinstance(a, Suppressed):
@@ -154,6 +180,59 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+_OUTPUT_MARKERS = ("alerts.json", "starling.db")
+_OUTPUT_FILES = (
+    "alerts.json",
+    "alerts.log",
+    "eve.json",
+    "summary.json",
+    "errors.log",
+    "starling.db",
+    "starling.db-wal",
+    "starling.db-shm",
+    "starling.db-journal",
+)
+
+
+def _check_outdir(outdir: Path, overwrite: bool) -> None:
+    """Refuse to mix two runs' outputs in one directory (before anything is created)."""
+    found = [name for name in _OUTPUT_MARKERS if (outdir / name).exists()]
+    if found and not overwrite:
+        raise InputError(
+            f"{outdir}: already holds Starling outputs ({', '.join(found)}); "
+            "choose another output directory or overwrite them (--force)"
+        )
+
+
+def _remove_outputs(outdir: Path) -> None:
+    for name in _OUTPUT_FILES:
+        (outdir / name).unlink(missing_ok=True)
+
+
+class _Cleanup:
+    """Runs end-of-run steps so that each runs even if an earlier one failed.
+
+    A failure is recorded (`errors`, for summary.json) and kept (`first`) so the
+    run can re-raise it once everything else, the summary included, is done.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.first: BaseException | None = None
+
+    def record(self, step: str, exc: BaseException) -> None:
+        self.errors.append(f"{step}: {type(exc).__name__}: {exc}"[:500])
+        if self.first is None:
+            self.first = exc
+
+    def run(self, step: str, fn: Callable[[], _T]) -> _T | None:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised by analyze()
+            self.record(step, exc)
+            return None
+
+
 def analyze(
     spec: str,
     config: Config,
@@ -165,8 +244,14 @@ def analyze(
     progress: bool = False,
     keep_findings: bool = False,
     stop: threading.Event | None = None,
+    on_finding: Callable[[Evidence | Alert], None] | None = None,
+    overwrite: bool = False,
 ) -> AnalysisResult:
-    """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`."""
+    """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
+
+    An `outdir` that already holds a run's outputs (alerts.json or starling.db)
+    is refused with `InputError` unless `overwrite`, which removes them first.
+    """
     outdir = outdir or default_outdir(spec)
     skips = SkipLog(None, limit=config.outputs.errors_log_limit)
     # Resolve the input before creating anything, so a bad path leaves no debris.
@@ -176,25 +261,39 @@ def analyze(
         follower = DirectoryFollower(Path(spec), skips, max_line_bytes=config.inputs.max_line_bytes)
     else:
         source = RecordSource(spec, skips, fmt=fmt, max_line_bytes=config.inputs.max_line_bytes)
+    _check_outdir(outdir, overwrite)
     # An explicit store (Redis) is opened before the output directory is created,
     # so an unreachable server fails the run without leaving an empty directory.
     store = open_store(config.store) if config.store else None
-    outdir.mkdir(parents=True, exist_ok=True)
-    skips.attach(outdir / "errors.log")
-
-    allow_warnings: list[str] = []
-    allowlist = None
-    if config.allowlist.enabled:
-        data = bundled_data_dir()
-        allowlist, allow_warnings = load_allowlist(
-            config.allowlist.file or data / "allowlist.conf",
-            config.allowlist.organizations_dir or data / "organizations_info",
-        )
-    pipeline = Pipeline(config, allowlist)
-    if store is None:
-        store = open_store(str(outdir / "starling.db"))
-    writer = OutputWriter(outdir)
-    sink = _Sink(writer, store, config.outputs.store_batch, keep_findings)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            _remove_outputs(outdir)
+        skips.attach(outdir / "errors.log")
+        allow_warnings: list[str] = []
+        allowlist = None
+        if config.allowlist.enabled:
+            data = bundled_data_dir()
+            allowlist, allow_warnings = load_allowlist(
+                config.allowlist.file or data / "allowlist.conf",
+                config.allowlist.organizations_dir or data / "organizations_info",
+            )
+        pipeline = Pipeline(config, allowlist)
+        if store is None:
+            store = open_store(str(outdir / "starling.db"))
+        writer = OutputWriter(outdir)
+    except BaseException:
+        # Nothing ran yet: release what was opened, then report the original error.
+        with contextlib.ExitStack() as release:
+            release.callback(skips.close)
+            if follower is not None:
+                release.callback(follower.close)
+            if store is not None:
+                release.callback(store.close)
+            with contextlib.suppress(Exception):
+                release.close()
+        raise
+    sink = _Sink(writer, store, config.outputs.store_batch, keep_findings, on_finding)
     started = time.perf_counter()
     cpu_started = time.process_time()
     records = 0
@@ -202,6 +301,8 @@ def analyze(
     stop = stop or threading.Event()
     previous_handlers = _install_signal_handlers(stop) if follow else {}
     bar = _Progress(progress, lambda: source.bytes_total if source else 0)
+    cleanup = _Cleanup()
+    failed: BaseException | None = None  # what the run itself raised, if anything
     try:
         if source is not None:
             feed = pipeline.feed
@@ -211,55 +312,64 @@ def analyze(
                     sink(actions)
                 records += 1
                 if not records & 0x3FFF:
-                    bar.tick(records, None)
+                    bar.tick(records, source.bytes_done)
                     if stop.is_set():
                         interrupted = True
                         break
         else:
             assert follower is not None
             records = _follow_loop(
-                follower, pipeline, sink, config=config, max_idle=max_idle, stop=stop
+                follower, pipeline, sink, skips, config=config, max_idle=max_idle, stop=stop
             )
         sink(pipeline.finish())
     except KeyboardInterrupt:
         interrupted = True
-        sink(pipeline.finish())
+        cleanup.run("finish", lambda: sink(pipeline.finish()))
+    except BaseException as exc:
+        failed = exc
+        cleanup.record("analysis", exc)
+        raise
     finally:
-        bar.stop()
-        _restore_signal_handlers(previous_handlers)
+        # Every step runs even if an earlier one raised; summary.json is written
+        # last but one and names every failure ("errors"); then the first
+        # failure is re-raised (unless the run itself is already raising).
+        cleanup.run("progress", bar.stop)
+        cleanup.run("signals", lambda: _restore_signal_handlers(previous_handlers))
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
-        try:
-            sink.flush()
-            store.set_meta("last_run_input", spec)
-            counts = store.counts()
-        finally:
-            store.close()
+        cleanup.run("store flush", sink.flush)
+        cleanup.run("store meta", lambda: store.set_meta("last_run_input", spec))
+        counts = cleanup.run("store counts", store.counts)
+        cleanup.run("store close", store.close)
         if follower is not None:
-            follower.close()
-        skips.close()
-        flows = pipeline.records["conn"]
+            cleanup.run("follower close", follower.close)
+        cleanup.run("errors.log", skips.close)
+        flows = pipeline.flows
         summary: dict[str, Any] = {
             "input": spec,
             "formats": (source.files if source else {"follow": str(spec)}),
             "lines": source.lines if source else (follower.lines if follower else 0),
             "records": records,
-            "records_by_type": dict(sorted(pipeline.records.items())),
+            "records_by_type": pipeline.records_by_type,
             "flows": flows,
             "flows_ignored_by_allowlist": pipeline.flows_ignored,
             "lines_skipped": skips.total,
             "skipped_by_reason": dict(sorted(skips.counts.items())),
             "warnings": dict(sorted(skips.warnings.items())),
             "allowlist_warnings": allow_warnings[:50],
-            "profiles": len(pipeline.profiles.profiles_seen),
+            "profiles": pipeline.profiles.profiles_count,
+            "profiles_capped": pipeline.profiles.profiles_capped,
             "evidence": sum(pipeline.evidence_by_type.values()),
             "evidence_by_type": dict(sorted(pipeline.evidence_by_type.items())),
             "evidence_suppressed": sink.suppressed,
             "suppressed_by_reason": dict(sorted(pipeline.suppressed_by_reason.items())),
             "alerts": pipeline.alerts,
             "late_records": pipeline.late_records,
+            "late_profile_updates_dropped": pipeline.profiles.late_updates_dropped,
+            "time_jumps_skipped": pipeline.time_jumps,
             "dropped": 0,
             "interrupted": interrupted,
+            "errors": cleanup.errors,
             "seconds": round(seconds, 3),
             "cpu_seconds": round(cpu, 3),
             "flows_per_second": round(flows / seconds, 1) if seconds > 0 else None,
@@ -269,8 +379,10 @@ def analyze(
             "window_seconds": config.profiles.window_seconds,
             "alert_threshold": config.alert_threshold,
         }
-        writer.summary(summary)
-        writer.close()
+        cleanup.run("summary.json", lambda: writer.summary(summary))
+        cleanup.run("output files", writer.close)
+        if failed is None and cleanup.first is not None:
+            raise cleanup.first
     return AnalysisResult(outdir, summary, sink.evidence, sink.alerts)
 
 
@@ -278,23 +390,40 @@ def _follow_loop(
     follower: DirectoryFollower,
     pipeline: Pipeline,
     sink: _Sink,
+    skips: SkipLog,
     *,
     config: Config,
     max_idle: float | None,
     stop: threading.Event,
 ) -> int:
+    """Feed what the follower reads until stopped or idle; returns records analysed.
+
+    Live input is checked against the wall clock (this runner's, never the
+    pipeline's): a record more than `inputs.max_future_seconds` ahead of
+    `time.time()` is skipped as `ts_in_future` (counted, logged once).
+    """
     records = 0
     idle_since = time.monotonic()
     poll = config.inputs.follow_poll_seconds
+    max_future = config.inputs.max_future_seconds
     while not stop.is_set():
         batch = follower.poll()
         if batch:
             idle_since = time.monotonic()
+            horizon = time.time() + max_future
             for rec in batch:
+                if rec.ts > horizon:
+                    skips.skip_repeated(
+                        str(follower.directory),
+                        "ts_in_future",
+                        f"{type(rec).__name__} ts={rec.ts} is more than {max_future:g} s "
+                        "ahead of the wall clock",
+                    )
+                    continue
                 actions = pipeline.feed(rec)
                 if actions:
                     sink(actions)
-            records += len(batch)
+                records += 1
             sink.flush()  # live mode: findings visible to readers right away
             sink.writer.flush()
             continue

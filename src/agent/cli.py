@@ -7,6 +7,7 @@ unknown format. Errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+simnet_app = typer.Typer(help="Simulate a mesh of agents (trust evaluation).", no_args_is_help=True)
+app.add_typer(simnet_app, name="simnet")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("-c", "--config", help="YAML config file", dir_okay=False)
@@ -34,6 +37,24 @@ ConfigOption = Annotated[
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"starling: {message}", err=True)
     return typer.Exit(code)
+
+
+def _internal_error(exc: BaseException) -> typer.Exit:
+    """Expected failures (store, OS) are one line; a bug is one line plus a hint.
+
+    STARLING_DEBUG=1 re-raises with the full traceback for a bug report.
+    """
+    from agent.store.base import StoreError
+
+    if isinstance(exc, StoreError | OSError):
+        return _fail(str(exc))
+    if os.environ.get("STARLING_DEBUG"):
+        raise exc
+    return _fail(
+        f"internal error: {type(exc).__name__}: {exc} "
+        "(a bug; rerun with STARLING_DEBUG=1 for the traceback and please report it)",
+        code=70,
+    )
 
 
 @app.command()
@@ -62,6 +83,9 @@ def analyze(
     redis: Annotated[
         str | None, typer.Option("--redis", help="store findings in Redis (redis://host:port/db)")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite a previous run's outputs in OUTDIR")
+    ] = False,
 ) -> None:
     """Analyse flows and write alerts.json, alerts.log, eve.json, summary.json, errors.log."""
     from agent.analyze import InputError
@@ -82,15 +106,12 @@ def analyze(
             follow=follow,
             max_idle=max_idle,
             progress=not json_out,
+            overwrite=force,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
-    except Exception as exc:
-        from agent.store.base import StoreError
-
-        if isinstance(exc, StoreError | OSError):
-            raise _fail(str(exc)) from None
-        raise
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        raise _internal_error(exc) from None
     s = result.summary
     if json_out:
         sys.stdout.write(orjson.dumps({**s, "outdir": str(result.outdir)}).decode() + "\n")
@@ -117,6 +138,122 @@ def _print_human(outdir: Path, s: dict[str, object]) -> None:
     table.add_row("alerts", f"{s['alerts']:,}")
     table.add_row("seconds", f"{s['seconds']}")
     console.print(table)
+
+
+def _default_data_dir() -> Path:
+    env = os.environ.get("STARLING_DATA_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/starling")
+    return Path.home() / ".local" / "share" / "starling"
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="identity, API token and store (default: $STARLING_DATA_DIR, "
+        "/var/lib/starling as root, else ~/.local/share/starling)",
+        file_okay=False,
+    ),
+]
+
+
+@app.command()
+def agent(
+    config: ConfigOption = None,
+    zeek_dir: Annotated[
+        Path | None, typer.Option("--zeek-dir", help="live Zeek log directory to follow")
+    ] = None,
+    listen: Annotated[
+        list[str] | None, typer.Option("--listen", help="libp2p multiaddr to listen on (repeat)")
+    ] = None,
+    bootstrap: Annotated[
+        list[str] | None,
+        typer.Option("--bootstrap", help="peer multiaddr with /p2p/<id> to join (repeat)"),
+    ] = None,
+    api: Annotated[str | None, typer.Option("--api", help="API address HOST:PORT")] = None,
+    data_dir: DataDirOption = None,
+    redis: Annotated[str | None, typer.Option("--redis", help="redis://… store")] = None,
+) -> None:
+    """Run the daemon: follow Zeek logs, share signed IoCs with peers, serve the local API."""
+    from agent.daemon import run_agent
+    from agent.identity import SecretError
+
+    overrides: dict[str, object] = {}
+    if listen:
+        overrides["p2p.listen"] = listen
+    if bootstrap:
+        overrides["p2p.bootstrap"] = bootstrap
+    if redis:
+        overrides["store"] = redis
+    if api:
+        host, sep, port = api.rpartition(":")
+        if not sep or not port.isdigit():
+            raise _fail(f"--api must be HOST:PORT, got {api!r}")
+        overrides["api.host"] = host.strip("[]") or "127.0.0.1"
+        overrides["api.port"] = int(port)
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if zeek_dir is not None and not zeek_dir.is_dir():
+        raise _fail(f"--zeek-dir {zeek_dir}: not a directory")
+    try:
+        code = run_agent(cfg, data_dir or _default_data_dir(), zeek_dir)
+    except (SecretError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - one line for the operator
+        from p2p.node import P2PError
+
+        if isinstance(exc, P2PError):
+            raise _fail(str(exc)) from None
+        raise _internal_error(exc) from None
+    raise typer.Exit(code)
+
+
+@app.command("id")
+def show_id(data_dir: DataDirOption = None) -> None:
+    """Print this agent's peer ID (creating its identity key on first use)."""
+    from agent.identity import SecretError, load_identity
+
+    try:
+        identity = load_identity(data_dir or _default_data_dir())
+    except (SecretError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(identity.peer_id)
+
+
+@simnet_app.command("run")
+def simnet_run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML", dir_okay=False)],
+    seed: Annotated[int | None, typer.Option("--seed", help="override the scenario seed")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="override the trust model")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="human|json")] = "human",
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="write a table and PNG plots here", file_okay=False),
+    ] = None,
+) -> None:
+    """Run one simulated scenario and print its metrics."""
+    from simnet.scenario import ScenarioError, load_scenario
+    from simnet.sim import Simulation
+
+    try:
+        sc = load_scenario(scenario, {"seed": seed, "model": model})
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    result = Simulation(sc).run()
+    if report is not None:
+        from simnet.report import write_report
+
+        write_report(result, report)
+    if output == "json":
+        sys.stdout.write(orjson.dumps(result.metrics).decode() + "\n")
+        return
+    for key, value in result.metrics.items():
+        typer.echo(f"{key:32} {value}")
 
 
 @config_app.command("show")

@@ -30,6 +30,11 @@ class ProfilesConfig(_Section):
     direction: Literal["out", "all"] = Field(
         "out", description="'out': profiles for flow sources; 'all': destinations too"
     )
+    late_windows: int = Field(
+        24,
+        ge=0,
+        description="closed windows whose summaries are kept so late records merge into them",
+    )
 
 
 class AlertsConfig(_Section):
@@ -63,6 +68,54 @@ class InputsConfig(_Section):
         1_048_576, gt=0, description="longer lines are skipped (reason line_too_long)"
     )
     follow_poll_seconds: float = Field(0.2, gt=0)
+    max_future_seconds: float = Field(
+        86_400.0,
+        ge=0,
+        description="--follow: records further ahead of the wall clock are skipped (ts_in_future)",
+    )
+    max_window_jump: int = Field(
+        168,
+        ge=1,
+        description="windows the stream time may jump ahead on one record without confirmation",
+    )
+
+
+class ShareConfig(_Section):
+    min_threat: Literal["info", "low", "medium", "high", "critical"] = Field(
+        "high", description="share evidence at or above this threat level"
+    )
+    min_confidence: float = Field(0.6, ge=0, le=1)
+    alerts: bool = Field(True, description="always share the attacker of an alert")
+    reshare_seconds: float = Field(
+        600.0, ge=0, description="share one attacker again only after this long (or if worse)"
+    )
+    ttl_seconds: int = Field(3600, gt=0, le=30 * 86400, description="validity of a shared IoC")
+
+
+class P2PConfig(_Section):
+    enabled: bool = True
+    listen: list[str] = Field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/4710"])
+    bootstrap: list[str] = Field(default_factory=list, description="multiaddrs with /p2p/<id>")
+    topic: str = "starling/ioc/1"
+    heartbeat_seconds: int = Field(1, ge=1)
+    mdns: bool = Field(False, description="discover peers on the LAN with mDNS")
+    eclipse_protection: bool = Field(
+        False, description="libp2p mesh IP-diversity check (needs >= 3 distinct peer IPs)"
+    )
+    rate_per_second: float = Field(10.0, gt=0, description="per peer and per identity")
+    burst: float = Field(50.0, gt=0)
+    max_age_seconds: float = Field(300.0, gt=0, description="older signed messages are refused")
+    max_future_seconds: float = Field(30.0, ge=0)
+    max_message_bytes: int = Field(16 * 1024, gt=0, le=16 * 1024)
+    own_addresses: list[str] = Field(
+        default_factory=list, description="this host's addresses: never shared as attackers"
+    )
+    share: ShareConfig = ShareConfig()
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(7710, ge=0, le=65535)
 
 
 class Config(_Section):
@@ -72,6 +125,8 @@ class Config(_Section):
     detectors: DetectorsConfig = DetectorsConfig()
     inputs: InputsConfig = InputsConfig()
     outputs: OutputsConfig = OutputsConfig()
+    p2p: P2PConfig = P2PConfig()
+    api: ApiConfig = ApiConfig()
     store: str | None = Field(
         None, description="sqlite path or redis://… URL; default: <outdir>/starling.db"
     )

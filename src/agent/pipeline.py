@@ -15,11 +15,37 @@ the hot path allocates nothing):
 Time is the records' own: the newest window seen drives closing. A window
 closes once the stream is two windows past it (one window of grace for
 records that arrive out of order, e.g. across merged Zeek logs); a record
-older than that is still analysed, counted as `late_records`. `finish()`
-closes everything at end of input.
+older than that is still analysed, counted as `late_records`, and merged into
+its window's profile summary (see `detection.profiles`, "Late records").
+`finish()` closes everything at end of input.
 
-The pipeline never drops a record: back-pressure belongs to the runner, which
-reads input no faster than `feed` returns.
+Time jumps
+----------
+One record with a far-future timestamp (a corrupt line, a clock set wrong)
+would make its window the newest; every real window would then be "late" and
+nothing would ever close again (unbounded memory in follow mode). So a record
+more than `inputs.max_window_jump` windows ahead of the newest window does not
+advance time on its own. It is held back, unanalysed, until the stream
+confirms the jump:
+
+* `_JUMP_CONFIRM` (1000) consecutive records all beyond the old newest window
+  by more than `max_window_jump` confirm it (the clock really moved, e.g. a
+  capture of next month appended): the held records are analysed, in order,
+  and the newest window advances.
+* any other record first (one within range) refutes it: the held records are
+  dropped and counted in `time_jumps` ("time_jumps_skipped" in summary.json).
+* end of input confirms it: no record contradicted the jump, and once input
+  has ended there is no window left whose closing a bogus timestamp could
+  block. This matters for real data: a Zeek directory whose conn.log has
+  relative timestamps (near 0) and whose dhcp.log has absolute ones is merged
+  in time order, so the absolute records come last, all after a "jump" of
+  decades; they must still be analysed.
+
+At most `_JUMP_CONFIRM` records are held, so memory stays bounded.
+
+The pipeline never drops a record except for refuted time jumps (counted):
+back-pressure belongs to the runner, which reads input no faster than `feed`
+returns.
 """
 
 from __future__ import annotations
@@ -48,6 +74,7 @@ Action = Evidence | Alert | ProfileSummary | Suppressed
 
 _NOTHING: tuple[Action, ...] = ()
 _MAX_RESOLVED = 200_000  # ip -> domains map for domain allowlisting, bounded
+_JUMP_CONFIRM = 1000  # consecutive far-ahead records that confirm a time jump
 
 
 def build_detectors(config: Config) -> list[Detector]:
@@ -70,7 +97,7 @@ class Pipeline:
         self.width = config.profiles.window_seconds
         self.allowlist = allowlist if allowlist is not None and not allowlist.is_empty else None
         self.detectors = list(detectors) if detectors is not None else build_detectors(config)
-        self.profiles = ProfileTracker(config.profiles.direction)
+        self.profiles = ProfileTracker(config.profiles.direction, config.profiles.late_windows)
         self.accumulator = Accumulator(config.alert_threshold)
         self._flow_detectors = [d for d in self.detectors if Flow in d.consumes]
         self._by_type: dict[type, list[Detector]] = {}
@@ -80,26 +107,46 @@ class Pipeline:
                     self._by_type.setdefault(t, []).append(d)
         self._newest_window: int | None = None
         self._closed_upto: int | None = None  # windows <= this are closed
+        self._max_jump = config.inputs.max_window_jump
+        self._held: list[Record] = []  # a time jump waiting for confirmation
         self._resolved: dict[str, set[str]] = {}
         # Counters for summary.json
-        self.records: Counter[str] = Counter()
+        self.flows = 0  # a plain int on the hot path; see records_by_type
+        self._other_records: Counter[str] = Counter()
         self.evidence_by_type: Counter[str] = Counter()
         self.suppressed_by_reason: Counter[str] = Counter()
         self.flows_ignored = 0
         self.alerts = 0
         self.late_records = 0
+        self.time_jumps = 0
+
+    @property
+    def records_by_type(self) -> dict[str, int]:
+        """Records analysed, by type ("conn" for flows), sorted by name."""
+        counts = Counter(self._other_records)
+        if self.flows:
+            counts["conn"] += self.flows
+        return dict(sorted(counts.items()))
 
     # -- feeding ---------------------------------------------------------------------
 
     def feed(self, record: Record) -> Sequence[Action]:
         window = int(record.ts // self.width)
         out: list[Action] | None = None
-        if self._newest_window is None or window > self._newest_window:
+        newest = self._newest_window
+        if newest is None or window > newest:
+            if newest is not None and window - newest > self._max_jump:
+                return self._hold(record)
+            if self._held:
+                self._refute_jump()
             out = self._advance(window)
-        elif self._closed_upto is not None and window <= self._closed_upto:
-            self.late_records += 1
+        else:
+            if self._held:
+                self._refute_jump()
+            if self._closed_upto is not None and window <= self._closed_upto:
+                self.late_records += 1
         if type(record) is Flow:
-            self.records["conn"] += 1
+            self.flows += 1
             if self.allowlist is not None and self.allowlist.flow_reason(
                 record.saddr, record.daddr, record.smac, record.dmac, domains_of=self._domains_of
             ):
@@ -111,7 +158,7 @@ class Pipeline:
                 if found:
                     out = self._evidence(found, out)
             return out or _NOTHING
-        self.records[type(record).__name__] += 1
+        self._other_records[type(record).__name__] += 1
         if type(record) is DnsRecord and self.allowlist is not None:
             self._remember_resolution(record)
         for det in self._by_type.get(type(record), ()):
@@ -121,8 +168,8 @@ class Pipeline:
         return out or _NOTHING
 
     def finish(self) -> list[Action]:
-        """End of input: close every open window."""
-        out: list[Action] = []
+        """End of input: close every open window (a held time jump is confirmed)."""
+        out: list[Action] = self._confirm_jump() if self._held else []
         for det in self.detectors:
             found = det.close_window(2**62)
             if found:
@@ -132,6 +179,28 @@ class Pipeline:
         return out
 
     # -- internals -------------------------------------------------------------------
+
+    def _hold(self, record: Record) -> Sequence[Action]:
+        """A record beyond `max_window_jump`: hold it until confirmed (module header)."""
+        self._held.append(record)
+        if len(self._held) < _JUMP_CONFIRM:
+            return _NOTHING
+        return self._confirm_jump()
+
+    def _confirm_jump(self) -> list[Action]:
+        held, self._held = self._held, []
+        limit, self._max_jump = self._max_jump, 2**62
+        out: list[Action] = []
+        try:
+            for rec in held:
+                out.extend(self.feed(rec))
+        finally:
+            self._max_jump = limit
+        return out
+
+    def _refute_jump(self) -> None:
+        self.time_jumps += len(self._held)
+        self._held = []
 
     def _advance(self, window: int) -> list[Action] | None:
         self._newest_window = window

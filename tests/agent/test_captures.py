@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from agent.analyze import analyze
+from agent.analyze import analyze, iter_records
 from agent.config import load_config
-from detection.model import Evidence
+from agent.store.sqlite import SqliteStore
+from detection.heuristics.base import is_multicast_or_broadcast, report_due
+from detection.model import Evidence, Flow
 
 DATA = Path(__file__).parents[1] / "data" / "captures"
 
@@ -49,24 +52,59 @@ def test_zeek_vertical_scan(tmp_path: Path) -> None:
 
 
 def test_argus_test2_long_connections(tmp_path: Path) -> None:
+    path = DATA / "argus" / "test2-malicious.binetflow.gz"
     result = analyze(
-        str(DATA / "argus" / "test2-malicious.binetflow.gz"),
+        str(path),
         load_config(None, {"allowlist.enabled": False}),
         outdir=tmp_path / "out",
         keep_findings=True,
     )
     longs = [e for e in result.evidence if e.type == "long_connection"]
-    # 50 flows last longer than 1500 s; evidence is grouped per (src, dst, port, window)
-    # with stepped re-reporting, so every long flow is accounted for in some count.
-    assert longs
-    assert all(e.victim and e.attacker for e in longs)
-    described = [float(e.description.split(": ")[1].split(" s")[0]) for e in longs]
-    assert min(described) > 1500
+    # Expected from the flows themselves: every flow longer than 1500 s, except to
+    # multicast/broadcast (ignored by design; the allowlist is off here).
+    flows = [r for r in iter_records(str(path)) if isinstance(r, Flow)]
+    long_flows = Counter(
+        (f.saddr, f.daddr, f.dport, int(f.ts // 3600))
+        for f in flows
+        if f.duration > 1500 and not is_multicast_or_broadcast(f.daddr)
+    )
+    assert sum(long_flows.values()) == 49  # 50 long flows, one to 239.255.255.250
+    assert {(e.attacker, e.victim) for e in longs} == {(k[0], k[1]) for k in long_flows}
+    # Evidence is one per (src, dst, port, window), re-reported at 10, 100, … long
+    # flows: so each key's last count is the last report point its flows reached.
+    last_count: dict[tuple[str, str, int | None, int], int] = {}
+    for e in longs:
+        key = (e.attacker, e.victim or "", e.dport, e.timewindow)
+        last_count[key] = max(last_count.get(key, 0), e.count or 0)
+    assert set(last_count) == set(long_flows)
+    for key, n in long_flows.items():
+        reported = [k for k in range(1, n + 1) if report_due(k, 1, (10, 100, 1000))]
+        assert last_count[key] == reported[-1], key
+    assert all(float(e.description.split(": ")[1].split(" s")[0]) > 1500 for e in longs)
+    uids = {f.uid for f in flows if f.duration > 1500}
+    assert all(set(e.uids) <= uids for e in longs)
+
+
+def test_out_of_order_suricata_profiles_account_for_every_flow(tmp_path: Path) -> None:
+    """Late records re-open closed windows; the stored summary must be the merged total."""
+    result = analyze(
+        str(DATA / "suricata" / "test6-malicious.suricata.json.gz"),
+        load_config(None, {"allowlist.enabled": False}),
+        outdir=tmp_path / "out",
+    )
+    s = result.summary
+    assert s["late_records"] > 1000  # the capture really is out of order
+    with SqliteStore(tmp_path / "out" / "starling.db") as store:
+        profiles = []
+        while batch := store.profiles(limit=1000, offset=len(profiles)):
+            profiles.extend(batch)
+    assert sum(p.flows_out for p in profiles) == s["flows"]
+    assert s["late_profile_updates_dropped"] == 0
 
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in DATA.rglob("*") if p.is_file() and p.parent.name != "test9-mixed-zeek-dir"),
+    sorted(p for p in DATA.rglob("*") if p.is_file()),
     ids=lambda p: str(p.relative_to(DATA)),
 )
 def test_every_capture_file_parses_without_crash(path: Path, tmp_path: Path) -> None:

@@ -113,3 +113,12 @@ def test_summary_accounts_for_everything(tmp_path: Path) -> None:
     assert s["flows"] == 392 and s["skipped_by_reason"] == {"argus_non_ip": 2}
     assert s["store"]["evidence"] == s["evidence"]
     assert s["profiles"] == 3
+
+
+def test_iso_never_raises() -> None:
+    from agent.outputs.formats import iso
+
+    assert iso(0.0) == "1970-01-01T00:00:00.000000+00:00"
+    assert iso(1704067201.5) == "2024-01-01T00:00:01.500000+00:00"
+    for ts in (1e15, -1e15, float("inf"), float("-inf"), float("nan"), 2.0**70, -(2.0**70)):
+        assert iso(ts)[:4] in ("9999", "0001", "1970"), ts

@@ -60,6 +60,13 @@ class SkipLog:
         )
         self.written += 1
 
+    def skip_repeated(self, where: str, reason: str, detail: str = "") -> None:
+        """A skip that may repeat for many records: counted each time, logged once per reason."""
+        if self.counts[reason] == 0:
+            self.skip(where, 0, reason, detail)
+        else:
+            self.counts[reason] += 1
+
     def skip_unsupported(self, where: str, reason: str) -> None:
         self.counts[reason] += 1
         self.unsupported[(where, reason)] += 1

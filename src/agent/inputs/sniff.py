@@ -2,13 +2,18 @@
 
 Looks at the first bytes: pcap/pcapng and nfdump magic numbers, gzip (then
 the decompressed text), Zeek TSV headers (`#separator`, possibly after a TAB),
-JSON objects (Suricata eve has `event_type`; anything else with Zeek field
-names is Zeek JSON) and Argus' `StartTime,…SrcAddr…` header.
+JSON objects (Suricata eve has `event_type`; any other JSON object is Zeek
+JSON — Zeek writes logs Starling does not analyse, like `loaded_scripts.log`,
+whose lines must still be read and counted — while JSON whose first line is not
+an object is unknown) and Argus' `StartTime,…SrcAddr…` header.
+
+A gzip file is sniffed from its first raw bytes with `zlib.decompressobj`, like
+any other input, so a truncated gzip file is still recognised (reading it then
+ends with a counted `truncated_input`).
 """
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from enum import StrEnum
 from pathlib import Path
@@ -77,7 +82,7 @@ def sniff_bytes(head: bytes) -> tuple[Format, str]:
                 return Format.SURICATA, "JSON with event_type (Suricata eve)"
             if infer_log_type(obj) is not None or ("ts" in obj and "uid" in obj):
                 return Format.ZEEK_JSON, "JSON with Zeek field names"
-            return Format.UNKNOWN, "JSON object of an unknown schema"
+            return Format.ZEEK_JSON, "JSON object without event_type (a Zeek log of another kind)"
         return Format.UNKNOWN, "first line starts like JSON but is not a JSON object"
     if "StartTime" in line and "SrcAddr" in line:
         return Format.ARGUS, "Argus binetflow header"
@@ -87,14 +92,7 @@ def sniff_bytes(head: bytes) -> tuple[Format, str]:
 
 
 def sniff_path(path: Path) -> tuple[Format, str]:
+    """Sniff a file from its first 64 KiB (raises OSError if it cannot be read)."""
     with path.open("rb") as fh:
         head = fh.read(65536)
-    if head[:2] == _GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as gz:
-                head = gz.read(65536)
-        except (OSError, EOFError, zlib.error):
-            return Format.UNKNOWN, "corrupt gzip file"
-        fmt, why = sniff_bytes(head)
-        return fmt, f"gzip: {why}"
     return sniff_bytes(head)

@@ -11,6 +11,7 @@ written for Suricata take Starling's findings unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zlib
 from typing import Any
 
@@ -56,8 +57,27 @@ ANALYZER = {
 }
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
+_MAX = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _utc(ts: float) -> dt.datetime:
+    """`ts` as an aware UTC datetime; never raises (clamped to years 1..9999, NaN → epoch).
+
+    Parsers reject absurd timestamps, but an output format must not be the place
+    where a bad value from elsewhere (a peer, a future parser) crashes a run.
+    """
+    try:
+        return _EPOCH + dt.timedelta(seconds=ts)
+    except (OverflowError, ValueError, TypeError):
+        if math.isnan(ts):
+            return _EPOCH
+        return _MAX if ts > 0 else _MIN
+
+
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="microseconds")
+    return _utc(ts).isoformat(timespec="microseconds")
 
 
 def evidence_record(ev: Evidence) -> dict[str, Any]:
@@ -201,7 +221,7 @@ def eve_alert(finding: Evidence | Alert) -> dict[str, Any]:
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _utc(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def evidence_line(ev: Evidence) -> str:

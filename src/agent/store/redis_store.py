@@ -13,7 +13,11 @@ Keys, all under ``<namespace>:`` so several agents can share one server:
 * ``profiles`` — hash ``<ip>\\0<timewindow biased to a fixed-width unsigned
   decimal>`` → blob, and ``profiles:index``, a sorted set of those members all
   scored 0, which Redis then orders by bytes, i.e. by (ip, timewindow).
-* ``meta`` — a plain hash; ``schema`` — the layout version, refused if foreign.
+* ``reports`` — hash message_id → orjson blob of every field, the envelope
+  base64-encoded (`agent.store.base._report_to_json`); ``reports:ts``,
+  ``reports:value:<value>``, ``reports:sender:<peer id>`` — sorted sets of
+  message ids scored by received_at, so again ordered by (received_at, id).
+* ``meta`` — a plain hash; ``schema`` — the layout version (below).
 
 A batch is one pipeline round-trip (transaction=False: the writes are
 idempotent, so atomicity buys nothing). Idempotency is first-write-wins:
@@ -23,12 +27,34 @@ load; if a batch fails half way, re-sending it fills in what is missing.
 Ids are content-derived (see detection.model), so one id never needs to move
 between index keys.
 
+Reports are the exception: every copy of one signed message has the same
+message_id but its own `received_at` (the index score) and relay, so with
+independent HSETNX/ZADD NX two writers storing copies concurrently could
+interleave into a blob from one copy and index scores from the other. Reports
+are therefore written by a small Lua script (`_ADD_REPORTS`, atomic on the
+server) that adds the index entries only when its HSETNX won: an id is in an
+index exactly when its stored blob belongs there, scored by that blob's
+received_at. A batch goes as one pipeline round-trip of script calls, each
+for at most `_REPORT_CHUNK` reports so no single call blocks the server for
+long. (A script cannot half-fail on a network error; only a key of the wrong
+type, i.e. a foreign writer in our namespace, can stop it midway.)
+
+Layout version: ``schema`` holds "2" (version 2 added the report keys). A new
+namespace is stamped "2"; a version-1 namespace is upgraded in place on open
+by re-stamping it, since the change is purely additive (WATCH/MULTI, so a
+concurrent opener stamping something else is not overwritten). Any other
+value (a newer agent's layout) is refused with a StoreError; version-1 code
+likewise refuses a version-2 namespace, so there is no downgrade. A version-1
+agent already running when the namespace is upgraded keeps working.
+
 Filters: one index is chosen (ip, else type, else the global one) and the
 score range applies `since`. The remaining filters — type when ip was also
 given, and the `source` prefix, for which there is deliberately no index —
 are applied after fetching, scanning the index in chunks until a page is
 full. Without such filters limit/offset go straight to ZRANGEBYSCORE. A page
-is not a snapshot: writes landing between chunks may shift it.
+is not a snapshot: writes landing between chunks may shift it. Reports work
+the same way: the value index, else the sender one, else ``reports:ts``, with
+the sender checked after fetching when both were given.
 
 Error handling: every redis.RedisError (refused connection, timeout, wrong
 password, a key of the wrong type) becomes a `StoreError` carrying the URL
@@ -47,18 +73,37 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 import redis
 
-from agent.store.base import Store, StoreError
+from agent.store.base import Store, StoreError, _report_from_json, _report_to_json
 from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict, finding_to_dict
+from p2p.reports import VerifiedReport
 
 __all__ = ["RedisStore"]
 
-_SCHEMA_VERSION = b"1"
+_SCHEMA_VERSION = b"2"
+_UPGRADABLE = (None, b"1")  # None: a new namespace; b"1": before the report keys (additive)
 _SCAN_CHUNK = 1000
+_REPORT_CHUNK = 500
+# KEYS: the reports hash, reports:ts, then per report its value and sender index.
+# ARGV: per report message_id, received_at, blob. Returns how many were new.
+_ADD_REPORTS = """
+local added = 0
+for k = 0, #ARGV / 3 - 1 do
+  local id, score = ARGV[3 * k + 1], ARGV[3 * k + 2]
+  if redis.call('HSETNX', KEYS[1], id, ARGV[3 * k + 3]) == 1 then
+    redis.call('ZADD', KEYS[2], score, id)
+    redis.call('ZADD', KEYS[2 * k + 3], score, id)
+    redis.call('ZADD', KEYS[2 * k + 4], score, id)
+    added = added + 1
+  end
+end
+return added
+"""
 _TW_BIAS = 1 << 63  # timewindows are int64, like the SQLite column
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _F = TypeVar("_F", Evidence, Alert, ProfileSummary)
+_T = TypeVar("_T")
 
 
 def _redact(url: str) -> tuple[str, list[str]]:
@@ -101,6 +146,10 @@ def _decode(cls: type[_F], blob: bytes) -> _F:
         raise StoreError(f"corrupt or incompatible {cls.__name__} entry: {exc}") from exc
 
 
+def _decoder(cls: type[_F]) -> Callable[[bytes], _F]:
+    return functools.partial(_decode, cls)
+
+
 def _profile_member(ip: str, timewindow: int) -> str:
     if not -_TW_BIAS <= timewindow < _TW_BIAS:
         raise StoreError(f"timewindow {timewindow} does not fit in 64 bits")
@@ -116,11 +165,19 @@ class RedisStore(Store):
             self._r = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
         except (ValueError, redis.RedisError) as exc:
             raise self._error(exc) from exc
+        schema_key = self._k("schema")
+
+        def stamp(pipe: redis.client.Pipeline) -> Any:  # returned by value_from_callable
+            version = pipe.get(schema_key)  # immediate mode: the key is watched
+            if version in _UPGRADABLE:
+                pipe.multi()
+                pipe.set(schema_key, _SCHEMA_VERSION)
+                return _SCHEMA_VERSION
+            return version
+
         try:
-            pipe = self._r.pipeline(transaction=False)
-            pipe.setnx(self._k("schema"), _SCHEMA_VERSION)
-            pipe.get(self._k("schema"))
-            version = pipe.execute()[1]
+            # Retried by redis-py if another opener changes the key before EXEC.
+            version = self._r.transaction(stamp, schema_key, value_from_callable=True)
         except redis.RedisError as exc:
             self._r.close()
             raise self._error(exc) from exc
@@ -128,8 +185,9 @@ class RedisStore(Store):
             self._r.close()
             raise StoreError(
                 f"redis store {self.url} namespace {namespace!r}: layout version {version!r},"
-                f" expected {_SCHEMA_VERSION!r}"
+                f" expected {_SCHEMA_VERSION!r} (or b'1', which it upgrades)"
             )
+        self._add_reports = self._r.register_script(_ADD_REPORTS)
 
     def _error(self, exc: Exception) -> StoreError:
         msg = str(exc)
@@ -140,24 +198,24 @@ class RedisStore(Store):
     def _k(self, suffix: str) -> str:
         return f"{self.namespace}:{suffix}"
 
-    def _load(self, cls: type[_F], hash_key: str, ids: list[bytes]) -> list[_F]:
+    def _load(self, decode: Callable[[bytes], _T], hash_key: str, ids: list[bytes]) -> list[_T]:
         if not ids:
             return []
         blobs: list[bytes | None] = self._r.hmget(hash_key, ids)
         # An index entry without its blob only exists after a half-failed batch.
-        return [_decode(cls, b) for b in blobs if b is not None]
+        return [decode(b) for b in blobs if b is not None]
 
     def _page(
         self,
-        cls: type[_F],
+        decode: Callable[[bytes], _T],
         table: str,
         index: str,
         since: float | None,
-        keep: Callable[[_F], bool] | None,
+        keep: Callable[[_T], bool] | None,
         *,
         limit: int,
         offset: int,
-    ) -> list[_F]:
+    ) -> list[_T]:
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be >= 0, got {limit}, {offset}")
         hash_key = self._k(table)
@@ -166,13 +224,13 @@ class RedisStore(Store):
             return []
         if keep is None:
             ids = self._r.zrangebyscore(index, lo, "+inf", start=offset, num=limit)
-            return self._load(cls, hash_key, ids)
-        out: list[_F] = []
+            return self._load(decode, hash_key, ids)
+        out: list[_T] = []
         pos = 0
         while len(out) < limit:
             ids = self._r.zrangebyscore(index, lo, "+inf", start=pos, num=_SCAN_CHUNK)
             pos += len(ids)
-            for obj in self._load(cls, hash_key, ids):
+            for obj in self._load(decode, hash_key, ids):
                 if not keep(obj):
                     continue
                 if offset:
@@ -214,6 +272,25 @@ class RedisStore(Store):
         pipe.execute()
 
     @_translated
+    def add_reports(self, items: Sequence[VerifiedReport]) -> None:
+        blobs = [_report_to_json(r) for r in items]  # encode all before writing any
+        if not blobs:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for start in range(0, len(items), _REPORT_CHUNK):
+            keys = [self._k("reports"), self._k("reports:ts")]
+            args: list[str | float | bytes] = []
+            for r, blob in zip(
+                items[start : start + _REPORT_CHUNK],
+                blobs[start : start + _REPORT_CHUNK],
+                strict=True,
+            ):
+                keys += [self._k(f"reports:value:{r.value}"), self._k(f"reports:sender:{r.sender}")]
+                args += [r.message_id, float(r.received_at), blob]
+            self._add_reports(keys=keys, args=args, client=pipe)
+        pipe.execute()
+
+    @_translated
     def evidence(
         self,
         *,
@@ -237,7 +314,7 @@ class RedisStore(Store):
 
         post_filter = keep if prefix or post_type is not None else None
         return self._page(
-            Evidence, "evidence", index, since, post_filter, limit=limit, offset=offset
+            _decoder(Evidence), "evidence", index, since, post_filter, limit=limit, offset=offset
         )
 
     @_translated
@@ -250,7 +327,7 @@ class RedisStore(Store):
         offset: int = 0,
     ) -> list[Alert]:
         index = self._k("alerts:ts" if ip is None else f"alerts:ip:{ip}")
-        return self._page(Alert, "alerts", index, since, None, limit=limit, offset=offset)
+        return self._page(_decoder(Alert), "alerts", index, since, None, limit=limit, offset=offset)
 
     @_translated
     def profiles(
@@ -266,12 +343,37 @@ class RedisStore(Store):
         else:
             lo, hi = f"[{ip}\0".encode(), f"({ip}\1".encode()
             members = self._r.zrangebylex(index, lo, hi, start=offset, num=limit)
-        return self._load(ProfileSummary, self._k("profiles"), members)
+        return self._load(_decoder(ProfileSummary), self._k("profiles"), members)
+
+    @_translated
+    def reports(
+        self,
+        *,
+        value: str | None = None,
+        sender: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[VerifiedReport]:
+        if value is not None:
+            index, post_sender = self._k(f"reports:value:{value}"), sender
+        elif sender is not None:
+            index, post_sender = self._k(f"reports:sender:{sender}"), None
+        else:
+            index, post_sender = self._k("reports:ts"), None
+
+        def keep(r: VerifiedReport) -> bool:
+            return r.sender == post_sender
+
+        post_filter = keep if post_sender is not None else None
+        return self._page(
+            _report_from_json, "reports", index, since, post_filter, limit=limit, offset=offset
+        )
 
     @_translated
     def counts(self) -> dict[str, int]:
         pipe = self._r.pipeline(transaction=False)
-        names = ("evidence", "alerts", "profiles")
+        names = ("evidence", "alerts", "profiles", "reports")
         for name in names:
             pipe.hlen(self._k(name))
         return dict(zip(names, pipe.execute(), strict=True))

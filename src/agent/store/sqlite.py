@@ -18,8 +18,19 @@ Theory of operation
 * `source` is a prefix filter ("local:", "peer:"); it is evaluated as the
   range [prefix, prefix-with-last-char-incremented) so it uses the index and
   stays case-sensitive (LIKE is neither, by default).
-* The file carries `PRAGMA user_version`; a file from another schema version
-  is refused rather than misread.
+* Peer reports (`reports` table) follow the same pattern, keyed by message_id
+  with the filter columns received_at, sender and value; the raw `envelope`
+  bytes get their own BLOB column (so other tools can re-verify them straight
+  from the file) and are left out of the JSON blob of the other fields
+  (`agent.store.base._report_to_json`).
+* The file carries `PRAGMA user_version`. Version 2 added the `reports` table;
+  a version-1 file (or a new, empty one: version 0) is upgraded in place on
+  open — the change is purely additive, so that is the same `CREATE … IF NOT
+  EXISTS` script, run in one `BEGIN IMMEDIATE` transaction that re-reads the
+  version under the write lock, so concurrent openers cannot race. Any other
+  version (a newer agent's file) is refused with a StoreError rather than
+  misread; version-1 code likewise refuses a version-2 file, so there is no
+  downgrade.
 
 Threading: the connection is opened with check_same_thread=False and every
 call takes one lock, so a writer thread and API threads may share an instance;
@@ -40,12 +51,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
-from agent.store.base import Store, StoreError
+from agent.store.base import Store, StoreError, _report_from_json, _report_to_json
 from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict, finding_to_dict
+from p2p.reports import VerifiedReport
 
 __all__ = ["SqliteStore"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_UPGRADABLE = (0, 1)  # 0: a new file; 1: before the reports table (additive change)
 _BUSY_TIMEOUT_MS = 10_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -68,7 +81,15 @@ CREATE TABLE IF NOT EXISTS profiles (
     PRIMARY KEY (ip, timewindow)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reports (
+    message_id TEXT PRIMARY KEY, received_at REAL NOT NULL, sender TEXT NOT NULL,
+    value TEXT NOT NULL, data BLOB NOT NULL, envelope BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_received ON reports (received_at, message_id);
+CREATE INDEX IF NOT EXISTS reports_value ON reports (value, received_at, message_id);
+CREATE INDEX IF NOT EXISTS reports_sender ON reports (sender, received_at, message_id);
 """
+_ENVELOPE_ONLY = frozenset({"envelope"})  # stored in its own BLOB column, not in `data`
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -144,16 +165,33 @@ class SqliteStore(Store):
         con.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = NORMAL")
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _SCHEMA_VERSION):
+        version = self._check_version(con)
+        if version != _SCHEMA_VERSION:
+            # One transaction, so a concurrent opener sees either nothing or all of it;
+            # the version is read again under the write lock (another opener may have
+            # created or upgraded the file meanwhile). Statement by statement, because
+            # executescript would commit the transaction first.
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if self._check_version(con) != _SCHEMA_VERSION:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            con.execute(statement)
+                    con.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+
+    def _check_version(self, con: sqlite3.Connection) -> int:
+        version: int = con.execute("PRAGMA user_version").fetchone()[0]
+        if version != _SCHEMA_VERSION and version not in _UPGRADABLE:
             raise StoreError(
                 f"sqlite store {self.path}: schema version {version}, expected {_SCHEMA_VERSION}"
+                f" (or an older one it can upgrade: {', '.join(map(str, _UPGRADABLE[1:]))})"
             )
-        if version == 0:
-            # One transaction, so a concurrent opener sees either nothing or all of it.
-            con.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;"
-            )
+        return version
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -191,6 +229,38 @@ class SqliteStore(Store):
         rows = [(p.ip, p.timewindow, _encode(p)) for p in items]
         self._write("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)", rows)
 
+    @_translated
+    def add_reports(self, items: Sequence[VerifiedReport]) -> None:
+        rows = [
+            (
+                r.message_id,
+                r.received_at,
+                r.sender,
+                r.value,
+                _report_to_json(r, omit=_ENVELOPE_ONLY),
+                bytes(r.envelope),
+            )
+            for r in items
+        ]
+        self._write("INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _rows(
+        self,
+        columns: str,
+        table: str,
+        where: list[tuple[str, tuple[Any, ...]]],
+        order: str,
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[Any]:
+        _check_page(limit, offset)
+        clause = " AND ".join(w for w, _ in where) or "1"
+        params = [p for _, ps in where for p in ps]
+        # Only fixed SQL fragments are interpolated; every value is a bound parameter.
+        sql = f"SELECT {columns} FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"  # noqa: S608
+        return self._db.execute(sql, (*params, limit, offset)).fetchall()
+
     def _select(
         self,
         cls: type[_F],
@@ -201,12 +271,7 @@ class SqliteStore(Store):
         limit: int,
         offset: int,
     ) -> list[_F]:
-        _check_page(limit, offset)
-        clause = " AND ".join(w for w, _ in where) or "1"
-        params = [p for _, ps in where for p in ps]
-        # Only fixed SQL fragments are interpolated; every value is a bound parameter.
-        sql = f"SELECT data FROM {table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"  # noqa: S608
-        rows = self._db.execute(sql, (*params, limit, offset)).fetchall()
+        rows = self._rows("data", table, where, order, limit=limit, offset=offset)
         return [_decode(cls, blob) for (blob,) in rows]
 
     @_translated
@@ -261,12 +326,39 @@ class SqliteStore(Store):
         )
 
     @_translated
+    def reports(
+        self,
+        *,
+        value: str | None = None,
+        sender: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[VerifiedReport]:
+        where: list[tuple[str, tuple[Any, ...]]] = []
+        if value is not None:
+            where.append(("value = ?", (value,)))
+        if sender is not None:
+            where.append(("sender = ?", (sender,)))
+        if since is not None:
+            where.append(("received_at >= ?", (since,)))
+        rows = self._rows(
+            "data, envelope",
+            "reports",
+            where,
+            "received_at, message_id",
+            limit=limit,
+            offset=offset,
+        )
+        return [_report_from_json(data, envelope=bytes(env)) for data, env in rows]
+
+    @_translated
     def counts(self) -> dict[str, int]:
         row = self._db.execute(
             "SELECT (SELECT count(*) FROM evidence), (SELECT count(*) FROM alerts),"
-            " (SELECT count(*) FROM profiles)"
+            " (SELECT count(*) FROM profiles), (SELECT count(*) FROM reports)"
         ).fetchone()
-        return dict(zip(("evidence", "alerts", "profiles"), row, strict=True))
+        return dict(zip(("evidence", "alerts", "profiles", "reports"), row, strict=True))
 
     @_translated
     def set_meta(self, key: str, value: str) -> None:

@@ -28,6 +28,8 @@ Field mapping
   ``Tot // 2``, otherwise 0 and the source gets everything.
 * ``uid``: Argus has none, so ``"A"`` + 16 hex of blake2b over the line (line
   ending stripped) — deterministic across runs; identical lines share a uid.
+* Range checks: times must lie in [0, 2**33) s, counts in [0, 2**63 - 1] (what
+  a store can hold); anything else is ``ParseError("bad_field")``.
 * ``Label`` is kept on `Flow.label` (ground truth, never read by detectors).
   ``Dir`` (``->``, ``<?>``, ``who``, even `` get_message  ->`` in test3) is not
   used: `Flow` has no direction-confidence field and ``history`` stays empty.
@@ -100,6 +102,8 @@ _REPLY_STATES: dict[str, bool] = {"CON": True, "ECR": True, "ECO": False}
 
 _MAX_DETAIL = 80
 _MAX_ADDR_LEN = 100  # longer strings are not addresses; keeps junk out of the cache
+_MAX_TS = float(2**33)  # times in [0, 2**33) s: until the year 2242
+_MAX_COUNT = 2**63 - 1  # counts in [0, 2**63 - 1]: what a store can hold
 
 
 def _tcp_established(state: str) -> bool:
@@ -167,11 +171,12 @@ def _parse_time(v: str) -> float:
             h, m, s = int(hh), int(mm), float(sec)
             if h > 23 or m > 59 or not (0.0 <= s < 61.0):
                 raise ValueError(v)
-            return _day_epoch(v[:10]) + h * 3600 + m * 60 + s
-        t = float(v)
+            t = _day_epoch(v[:10]) + h * 3600 + m * 60 + s
+        else:
+            t = float(v)
     except (ValueError, OverflowError):
         raise _bad("StartTime", v) from None
-    if not math.isfinite(t):
+    if not 0.0 <= t < _MAX_TS:
         raise _bad("StartTime", v)
     return t
 
@@ -184,7 +189,7 @@ def _count(fields: list[str], i: int, name: str) -> int:
         n = int(v)
     except ValueError:
         raise _bad(name, v) from None
-    if n < 0:
+    if not 0 <= n <= _MAX_COUNT:
         raise _bad(name, v)
     return n
 

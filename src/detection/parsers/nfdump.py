@@ -40,6 +40,8 @@ Field mapping
 * ``state`` is the TCP flag string as printed (``...A.R..``); nfdump has no
   connection state. ``uid`` is ``"N"`` + 16 hex of blake2b over the line.
 * MACs (``ismc``/``idmc``) are kept when non-zero.
+* Range checks: times must lie in [0, 2**33) s, counts in [0, 2**63 - 1] (what
+  a store can hold); anything else is ``ParseError("bad_field")``.
 
 `established` (did the responder take part?)
 --------------------------------------------
@@ -106,6 +108,8 @@ _TRAILER_HEADER = "flows,bytes,packets"
 _HEADER_MARKERS = frozenset({"ts", "sa", "da"})
 _MAX_DETAIL = 80
 _MAX_ADDR_LEN = 100
+_MAX_TS = float(2**33)  # times in [0, 2**33) s: until the year 2242
+_MAX_COUNT = 2**63 - 1  # counts in [0, 2**63 - 1]: what a store can hold
 
 
 def nfdump_established(proto: str, flags: str, opkt: int) -> bool:
@@ -164,7 +168,10 @@ def _parse_time(v: str) -> float:
             raise ValueError(v)
     except (ValueError, OverflowError):
         raise _bad("ts", v) from None
-    return e + h * 3600 + m * 60 + s
+    t = e + h * 3600 + m * 60 + s
+    if not 0.0 <= t < _MAX_TS:
+        raise _bad("ts", v)
+    return t
 
 
 def _count(v: str, name: str) -> int:
@@ -172,7 +179,7 @@ def _count(v: str, name: str) -> int:
         n = int(v)
     except ValueError:
         raise _bad(name, v) from None
-    if n < 0:
+    if not 0 <= n <= _MAX_COUNT:
         raise _bad(name, v)
     return n
 

@@ -48,7 +48,9 @@ queries should count records with an empty rcode, or answers, not both.
 
 Errors: undecodable JSON → ``ParseError("bad_json")``; a missing required key →
 ``ParseError("missing_field", name)``; a key of the wrong type or an invalid
-address/port/time → ``ParseError("bad_field", …)``.
+address/port/time → ``ParseError("bad_field", …)``. Times must lie in
+[0, 2**33) s and counts in [0, 2**63 - 1] (what a store can hold), else
+``bad_field``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ _MAX_ADDR_LEN = 100
 _MAX_REASON_LEN = 32
 _SYN = 0x02
 _ACK = 0x10
+_MAX_TS = float(2**33)  # until the year 2242
+_MAX_COUNT = 2**63 - 1
 
 _Obj = dict[str, Any]
 
@@ -140,7 +144,7 @@ def _int(o: _Obj, key: str) -> int:
     v = o.get(key)
     if v is None:
         raise ParseError("missing_field", key)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_COUNT:
         raise _bad(key, v)
     return v
 
@@ -149,9 +153,9 @@ def _opt_int(o: _Obj, key: str) -> int | None:
     v = o.get(key)
     if v is None:
         return None
-    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 20:
-        return int(v)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 19:
+        return int(v)  # < 10**18 <= MAX_COUNT
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_COUNT:
         raise _bad(key, v)
     return v
 
@@ -190,7 +194,7 @@ def _time(v: object, name: str) -> float:
         t = dt.timestamp()
     except (ValueError, OverflowError):
         raise _bad(name, v) from None
-    if not math.isfinite(t):
+    if not 0.0 <= t < _MAX_TS:
         raise _bad(name, v)
     return t
 

@@ -9,8 +9,20 @@ concatenated file) reconfigures it mid-stream. Columns are looked up by name,
 never by position, so extra columns (the `label`/`detailedlabel` ground truth of
 labelled datasets, `orig_l2_addr`, `ja3`, …) and missing optional columns work.
 
+A TSV file without `#path` gets its log type from its `#fields` (the same key
+signatures as JSON records), and only then from the caller's hint.
+
 JSON logs carry their field names on every line; the log type comes from the
-caller's hint (the file name) or, for stdin and odd names, from the keys.
+caller's hint (the file name) or, for stdin and odd names, from the keys. A
+record of a kind Starling does not analyse (`loaded_scripts.log`,
+`packet_filter.log`, `pe.log`, …) is `Unsupported("zeek_<type>_log")`, the type
+taken from the hint when it names a Zeek log, else `zeek_unknown_log`. Nested
+objects are flattened to dotted keys (`id.orig_h`), at most `_MAX_DEPTH` deep.
+
+Values are range-checked at this edge: timestamps must lie in [0, 2**33) s
+(until year 2242), counts (bytes, packets, …) in [0, 2**63 - 1], the range a
+store can hold; anything else is `ParseError("bad_field")`. ISO timestamps
+without a zone are UTC (never the host's time zone).
 
 Speed: conn.log is most of the volume, so TSV conn lines take a dedicated path
 (split once, index the precomputed positions, one tuple build). Every other
@@ -68,6 +80,35 @@ def zeek_established(state: str, resp_pkts: int) -> bool:
 
 _Raw = Any  # a TSV string, a JSON scalar/list, or None
 
+MAX_TS = float(2**33)  # timestamps in [0, MAX_TS): until the year 2242
+MAX_COUNT = 2**63 - 1  # the largest count a store (SQLite INTEGER) holds
+_MAX_DEPTH = 8  # nesting of JSON objects
+_MAX_REASON_NAME = 32
+
+# Zeek's own log names (zeek/scripts), for `zeek_<type>_log` skip reasons.
+ZEEK_LOG_TYPES = frozenset(
+    (
+        "analyzer", "broker", "capture_loss", "cluster", "config", "conn", "conn_long", "dce_rpc",
+        "dhcp", "dnp3", "dns", "dpd", "files", "ftp", "http", "intel", "irc", "kerberos",
+        "known_certs", "known_hosts", "known_modbus", "known_services", "ldap", "ldap_search",
+        "loaded_scripts", "modbus", "modbus_register_change", "mqtt_connect", "mqtt_publish",
+        "mqtt_subscribe", "mysql", "netcontrol", "netcontrol_catch_release", "netcontrol_drop",
+        "netcontrol_shunt", "notice", "notice_alarm", "ntlm", "ntp", "ocsp", "openflow",
+        "packet_filter", "pe", "postgresql", "print", "prof", "quic", "radius", "rdp", "redis",
+        "reporter", "rfb", "signatures", "sip", "smb_cmd", "smb_files", "smb_mapping", "smtp",
+        "snmp", "socks", "software", "ssh", "ssl", "stats", "stderr", "stdout", "syslog",
+        "traceroute", "tunnel", "unified2", "unknown_protocols", "weird", "weird_stats",
+        "websocket", "x509",
+    )
+)  # fmt: skip
+
+
+def _reason_name(name: str | None) -> str:
+    """A log type fit to be part of a counting key ("unknown" otherwise)."""
+    if name and len(name) <= _MAX_REASON_NAME and name.isascii() and name.isidentifier():
+        return name
+    return "unknown"
+
 
 def _is_unset(v: _Raw) -> bool:
     return v is None or v in ("-", "", "(empty)")
@@ -96,12 +137,13 @@ def _float(v: _Raw, name: str) -> float:
 
 
 def _int(v: _Raw, name: str) -> int:
+    """A Zeek count: an integer in [0, MAX_COUNT]."""
     if _is_unset(v):
         return 0
     if isinstance(v, bool):
         raise ParseError("bad_field", f"{name}={v!r}")
     try:
-        return int(v)
+        n = int(v)
     except (TypeError, ValueError):
         try:
             f = float(v)
@@ -109,7 +151,10 @@ def _int(v: _Raw, name: str) -> int:
             raise ParseError("bad_field", f"{name}={str(v)[:80]!r}") from None
         if not math.isfinite(f):
             raise ParseError("bad_field", f"{name}={str(v)[:80]!r}") from None
-        return int(f)
+        n = int(f)
+    if not 0 <= n <= MAX_COUNT:
+        raise ParseError("bad_field", f"{name}={str(v)[:80]!r} out of range")
+    return n
 
 
 def _opt_int(v: _Raw, name: str) -> int | None:
@@ -134,15 +179,25 @@ def _bool(v: _Raw) -> bool | None:
 
 
 def _ts(v: _Raw) -> float:
-    """Epoch seconds (relative timestamps near 0 are kept as they are)."""
+    """Epoch seconds in [0, MAX_TS) (relative timestamps near 0 are kept as they are).
+
+    ISO strings without a zone are UTC.
+    """
     if isinstance(v, str) and v and ("T" in v or v.count("-") >= 2):
         try:
-            return _dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+            d = _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            if d.tzinfo is None:
+                d = d.replace(tzinfo=_dt.UTC)
+            t = d.timestamp()
+        except (ValueError, OverflowError):
             raise ParseError("bad_field", f"ts={v[:80]!r}") from None
-    if _is_unset(v):
+    elif _is_unset(v):
         raise ParseError("missing_field", "ts")
-    return _float(v, "ts")
+    else:
+        t = _float(v, "ts")
+    if not 0.0 <= t < MAX_TS:
+        raise ParseError("bad_field", f"ts={str(v)[:80]!r} out of range")
+    return t
 
 
 def _tuple(v: _Raw, set_sep: str = ",") -> tuple[str, ...]:
@@ -429,6 +484,7 @@ BUILDERS: dict[str, _Builder] = {
 _SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("conn", ("conn_state",)),
     ("conn", ("id.orig_h", "orig_bytes")),
+    ("conn", ("id.orig_h", "proto", "duration")),  # files.log has duration, no proto
     ("dns", ("query", "qtype_name")),
     ("dns", ("query", "trans_id")),
     ("dns", ("query", "rcode")),
@@ -467,13 +523,19 @@ def infer_log_type(keys: Mapping[str, object] | set[str]) -> str | None:
     return None
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(d: dict[str, Any]) -> dict[str, Any]:
+    """{"id": {"orig_h": …}} → {"id.orig_h": …}; iterative, at most `_MAX_DEPTH` deep."""
     out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
+    todo: list[tuple[dict[str, Any], str, int]] = [(d, "", 1)]
+    while todo:
+        node, prefix, depth = todo.pop()
+        for k, v in node.items():
+            if isinstance(v, dict):
+                if depth >= _MAX_DEPTH:
+                    raise ParseError("bad_json", "nested too deep")
+                todo.append((v, f"{prefix}{k}.", depth + 1))
+            else:
+                out[f"{prefix}{k}"] = v
     return out
 
 
@@ -497,17 +559,21 @@ class ZeekTsvParser:
         self.set_sep = ","
         self.empty = "(empty)"
         self.unset = "-"
+        self.hint = log_type
         self.path = log_type
+        self._path_in_header = False  # `#path` seen in the current header block
         self.fields: list[str] = []
         self._nfields = 0
         self._conn_idx: tuple[int, ...] | None = None
         self._builder: _Builder | None = None
+        self._unsupported = "zeek_unknown_log"
 
     # -- header handling ---------------------------------------------------------------
 
     def _header(self, line: str) -> None:
         if line.startswith("#separator"):
             self.sep = _decode_separator(line[len("#separator") :])
+            self._path_in_header = False  # a new header block starts
             return
         key, _, value = line.partition(self.sep)
         if not _:
@@ -521,15 +587,24 @@ class ZeekTsvParser:
             self.unset = value
         elif key == "#path":
             self.path = value.strip()
+            self._path_in_header = True
             self._configure()
         elif key == "#fields":
             self.fields = value.split(self.sep)
             self._nfields = len(self.fields)
+            if not self._path_in_header:
+                # No #path: the field names tell the log type better than a file name.
+                self.path = infer_log_type(set(self.fields)) or self.hint
             self._configure()
         # #open, #close, #types and unknown directives carry nothing we use.
 
     def _configure(self) -> None:
         self._builder = BUILDERS.get(self.path or "")
+        # The skip reason names the log type: any tame name Zeek wrote (#path) or
+        # the fields imply, but only a known Zeek log name when it is the file's.
+        from_hint = not self._path_in_header and self.path == self.hint
+        known = not from_hint or self.path in ZEEK_LOG_TYPES
+        self._unsupported = f"zeek_{_reason_name(self.path) if known else 'unknown'}_log"
         self._conn_idx = None
         if self.path == "conn" and self.fields:
             idx = {name: i for i, name in enumerate(self.fields)}
@@ -565,7 +640,7 @@ class ZeekTsvParser:
         if self._conn_idx is not None:
             return self._fast_conn(values)
         if self._builder is None:
-            raise Unsupported(f"zeek_{self.path or 'unknown'}_log", "log type not analysed")
+            raise Unsupported(self._unsupported, "log type not analysed")
         unset, empty = self.unset, self.empty
         raw = {
             name: (None if v in (unset, empty) else v)
@@ -597,50 +672,54 @@ class ZeekTsvParser:
             dpkts = 0 if dpk_s == unset else int(dpk_s)
         except ValueError as exc:
             raise ParseError("bad_field", str(exc)[:120]) from None
-        if not (math.isfinite(ts) and math.isfinite(duration)):
-            raise ParseError("bad_field", "ts/duration is not a number")
+        if not (0.0 <= ts < MAX_TS and math.isfinite(duration)):
+            raise ParseError("bad_field", f"ts/duration out of range: {v[i_ts][:40]} {dur_s[:40]}")
+        # One test for all four counts: the OR of non-negative ints is negative iff
+        # one is negative, and exceeds MAX_COUNT (2**63 - 1) iff one does.
+        if not 0 <= (sbytes | dbytes | spkts | dpkts) <= MAX_COUNT:
+            raise ParseError("bad_field", f"count out of range: {sbytes} {dbytes} {spkts} {dpkts}")
         if (sport is not None and not 0 <= sport <= 65535) or (
             dport is not None and not 0 <= dport <= 65535
         ):
             raise ParseError("bad_field", f"port out of range: {sport} {dport}")
+        empty = self.empty
         saddr = v[i_sa]
         daddr = v[i_da]
-        if unset in (saddr, daddr) or not saddr or not daddr:
+        if not saddr or not daddr or unset in (saddr, daddr) or empty in (saddr, daddr):
             raise ParseError("missing_field", "id.orig_h/id.resp_h")
+        # Optional text columns: "" when the column is absent (-1), unset or empty.
         state = v[i_state] if i_state >= 0 else ""
-        if state == unset:
+        if state in (unset, empty):
             state = ""
-        empty = self.empty
-
-        def opt(i: int) -> str:
-            if i < 0:
-                return ""
-            s = v[i]
-            return "" if s in (unset, empty) else s
-
-        label = opt(i_lab)
-        dlabel = opt(i_dlab)
+        proto = v[i_proto] if i_proto >= 0 else ""
+        svc = v[i_svc] if i_svc >= 0 else ""
+        hist = v[i_hist] if i_hist >= 0 else ""
+        smac = v[i_smac] if i_smac >= 0 else ""
+        dmac = v[i_dmac] if i_dmac >= 0 else ""
+        label = v[i_lab] if i_lab >= 0 else ""
+        dlabel = v[i_dlab] if i_dlab >= 0 else ""
+        uid = v[i_uid]
         return Flow(
             ts,
-            v[i_uid],
+            "" if uid in (unset, empty) else uid,
             saddr,
             sport,
             daddr,
             dport,
-            opt(i_proto).lower(),
-            opt(i_svc),
+            "" if proto in (unset, empty) else proto.lower(),
+            "" if svc in (unset, empty) else svc,
             duration,
             sbytes,
             dbytes,
             spkts,
             dpkts,
             state,
-            opt(i_hist),
+            "" if hist in (unset, empty) else hist,
             (state in _ESTABLISHED_STATES) or (state not in _NOT_ESTABLISHED_STATES and dpkts > 0),
-            opt(i_smac),
-            opt(i_dmac),
-            label or None,
-            dlabel or None,
+            "" if smac in (unset, empty) else smac,
+            "" if dmac in (unset, empty) else dmac,
+            None if label in (unset, empty, "") else label,
+            None if dlabel in (unset, empty, "") else dlabel,
         )
 
 
@@ -648,9 +727,13 @@ class ZeekJsonParser:
     """Zeek JSON logs (one object per line). `log_type` is a hint (from the file name)."""
 
     def __init__(self, log_type: str | None = None) -> None:
-        # A hint that names no known log type (a renamed file) is ignored: the
-        # type is then inferred from each record's keys.
+        # A hint that names no analysed log type (a renamed file, loaded_scripts)
+        # is not used to build records: the type is then inferred from each
+        # record's keys. A hint naming a Zeek log still names the skip reason.
         self.log_type = log_type if log_type in BUILDERS else None
+        self._unsupported = (
+            f"zeek_{log_type}_log" if log_type in ZEEK_LOG_TYPES else "zeek_unknown_log"
+        )
 
     def parse_line(self, line: str) -> Record | None:
         line = line.strip()
@@ -666,5 +749,5 @@ class ZeekJsonParser:
             obj = _flatten(obj)
         log_type = self.log_type or infer_log_type(obj)
         if log_type is None:
-            raise Unsupported("zeek_unknown_log", "unrecognised Zeek JSON record")
+            raise Unsupported(self._unsupported, "unrecognised Zeek JSON record")
         return BUILDERS[log_type](obj, ",")

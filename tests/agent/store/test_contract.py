@@ -11,11 +11,15 @@ import dataclasses
 import sqlite3
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +28,9 @@ from agent.store.base import Store, StoreError
 from agent.store.redis_store import RedisStore
 from agent.store.sqlite import SqliteStore
 from detection.model import Alert, Evidence, ProfileSummary, ThreatLevel
+from p2p.reports import VerifiedReport
+from p2p.signing import Identity
+from p2p.wire import IocReport, decode, seal
 
 Opener = Callable[[], Store]
 
@@ -98,14 +105,55 @@ def by_ts_id(items: list[Evidence]) -> list[Evidence]:
     return sorted(items, key=lambda e: (e.ts, e.id))
 
 
+PEERS = [
+    "12D3KooWAzYxRJ5oF3JbZ4mXtqgbD5ZtDx3fxh3k7aQ2EwYr9xTz",
+    "12D3KooWBvU5p1dG9bqHNhLW7k5E6nZqKx3RDZzq8nEYvW7cJmNd",
+    "12D3KooWAzYxRJ5oF3JbZ4mXtqgbD5ZtDx3fxh3k7aQ2EwYr9xTzz",  # the first plus one char
+]
+# Not valid UTF-8, a NUL, every byte value: the envelope is opaque bytes.
+ENVELOPE = b"\x93\x01\xc4\x00\xff\xfe\x00" + bytes(range(256))
+
+
+def report(
+    value: str = "10.0.0.1",
+    received_at: float = 1.0,
+    *,
+    n: int = 0,
+    sender: str = PEERS[0],
+    **kw: Any,
+) -> VerifiedReport:
+    fields: dict[str, Any] = {
+        "message_id": f"{n:032x}",
+        "sender": sender,
+        "relay": PEERS[1],
+        "kind": "ip",
+        "value": value,
+        "score": 0.9,
+        "confidence": 0.8,
+        "evidence_types": ("horizontal_port_scan", "C2Beacon"),
+        "window": 474_000,
+        "ttl": 3600,
+        "description": f"scan #{n} – ünïcode",
+        "signed_at": received_at - 0.25,
+        "received_at": received_at,
+        "envelope": ENVELOPE + n.to_bytes(4, "big"),
+    }
+    return VerifiedReport(**(fields | kw))
+
+
+def by_received_id(items: list[VerifiedReport]) -> list[VerifiedReport]:
+    return sorted(items, key=lambda r: (r.received_at, r.message_id))
+
+
 # --- round trip, idempotency, counts, meta -------------------------------------------------
 
 
 def test_empty_store(store: Store) -> None:
-    assert store.counts() == {"evidence": 0, "alerts": 0, "profiles": 0}
+    assert store.counts() == {"evidence": 0, "alerts": 0, "profiles": 0, "reports": 0}
     assert store.evidence() == []
     assert store.alerts() == []
     assert store.profiles() == []
+    assert store.reports() == []
     assert store.get_meta("missing") is None
 
 
@@ -122,7 +170,7 @@ def test_round_trip_equals_originals(store: Store) -> None:
     assert store.evidence() == [evidence[1], evidence[0]]
     assert store.alerts() == [alerts[1], alerts[0]]
     assert store.profiles() == profiles
-    assert store.counts() == {"evidence": 2, "alerts": 2, "profiles": 2}
+    assert store.counts() == {"evidence": 2, "alerts": 2, "profiles": 2, "reports": 0}
 
 
 def test_reinsert_is_idempotent(store: Store) -> None:
@@ -135,7 +183,7 @@ def test_reinsert_is_idempotent(store: Store) -> None:
     store.add_evidence([])
     store.add_alerts([])
     store.add_profiles([])
-    assert store.counts() == {"evidence": 5, "alerts": 3, "profiles": 0}
+    assert store.counts() == {"evidence": 5, "alerts": 3, "profiles": 0, "reports": 0}
     assert store.evidence() == evidence
     assert store.alerts() == sorted(alerts, key=lambda a: (a.ts, a.id))
 
@@ -296,6 +344,355 @@ def test_negative_page_arguments_are_rejected(store: Store) -> None:
         store.alerts(offset=-1)
     with pytest.raises(ValueError, match="limit"):
         store.profiles(limit=-1)
+    with pytest.raises(ValueError, match="limit"):
+        store.reports(limit=-1)
+    with pytest.raises(ValueError, match="offset"):
+        store.reports(sender=PEERS[0], value="10.0.0.1", offset=-1)
+
+
+# --- peer reports -------------------------------------------------------------------------
+
+
+def test_report_round_trip_is_exact(store: Store) -> None:
+    items = [
+        report(received_at=2.5, n=1),
+        report("fe80::1", received_at=-3.0, n=2, evidence_types=(), envelope=b""),
+        report("evil.example", n=3, kind="domain", description="", score=0.0, signed_at=0.0),
+        report(n=4, window=2**62, ttl=1, received_at=1e12, confidence=1.0),
+    ]
+    store.add_reports(items)
+    got = store.reports()
+    assert got == by_received_id(items)
+    assert store.counts() == {"evidence": 0, "alerts": 0, "profiles": 0, "reports": 4}
+    for r in got:
+        assert type(r.envelope) is bytes
+        assert type(r.evidence_types) is tuple
+        assert all(type(getattr(r, f)) is float for f in ("score", "signed_at", "received_at"))
+    assert got[0].envelope == b""
+    assert got[-1].envelope == ENVELOPE + (4).to_bytes(4, "big")
+
+
+def test_report_integral_floats_come_back_as_floats(store: Store) -> None:
+    # JSON writes 3.0 as 3.0, but a caller may pass an int where a float is declared.
+    store.add_reports([report(n=1, received_at=3, signed_at=2, score=1, confidence=0)])
+    [got] = store.reports()
+    assert (got.received_at, got.signed_at, got.score, got.confidence) == (3.0, 2.0, 1.0, 0.0)
+    assert all(type(getattr(got, f)) is float for f in ("score", "signed_at", "received_at"))
+
+
+def test_real_signed_report_round_trips_and_still_verifies(store: Store) -> None:
+    alice = Identity(bytes(range(32)))
+    body = IocReport("ip", "46.166.151.160", 0.9, 0.8, ("horizontal_port_scan",), 474_000, 3600)
+    data = seal(alice, body, now=1000.5, nonce=b"n" * 16)
+    original = VerifiedReport.from_envelope(decode(data), data, relay=PEERS[1], received_at=1001.25)
+    store.add_reports([original])
+    [got] = store.reports(value="46.166.151.160", sender=alice.peer_id)
+    assert got == original
+    env = decode(got.envelope)  # the stored bytes still carry a valid signature
+    assert env.message_id == got.message_id
+    assert env.sender_id == got.sender == alice.peer_id
+
+
+def test_report_reinsert_is_idempotent_and_first_copy_wins(store: Store) -> None:
+    items = [report(received_at=float(i), n=i) for i in range(5)]
+    store.add_reports(items + items[:2])  # duplicates inside one batch too
+    store.add_reports(items)
+    store.add_reports([])
+    assert store.counts()["reports"] == 5
+    assert store.reports() == items
+    # Another copy of message 3: relayed by someone else, received much later. The
+    # first copy stays, and so does its place in every index and in `since`.
+    late = dataclasses.replace(items[3], relay=PEERS[2], received_at=99.0, envelope=b"other")
+    early = dataclasses.replace(items[4], relay=PEERS[2], received_at=-1.0)
+    store.add_reports([late, early])
+    assert store.reports() == items
+    assert store.reports(since=50.0) == []
+    assert store.reports(value="10.0.0.1", since=3.0) == items[3:]
+    assert store.reports(sender=PEERS[0], limit=1) == items[:1]
+    assert store.counts()["reports"] == 5
+
+
+@pytest.fixture
+def report_scene(store: Store) -> list[VerifiedReport]:
+    items = [
+        report("10.0.0.1", 5.0, n=1),
+        report("10.0.0.10", 1.0, n=2),  # "10.0.0.1" is a prefix of it: value is exact
+        report("10.0.0.1", 3.0, n=3, sender=PEERS[1]),
+        report("10.0.0.2", 3.0, n=4, sender=PEERS[2]),  # PEERS[0] is a prefix of PEERS[2]
+        report("fe80::1", 3.0, n=5, sender=PEERS[1]),
+        report("10.0.0.1", 7.0, n=6, sender=PEERS[2]),
+        report("", 0.5, n=7),
+    ]
+    store.add_reports(items[::-1])
+    return by_received_id(items)
+
+
+@pytest.mark.parametrize(
+    ("filters", "keep"),
+    [
+        ({}, lambda r: True),
+        ({"value": "10.0.0.1"}, lambda r: r.value == "10.0.0.1"),
+        ({"value": "10.0.0.10"}, lambda r: r.value == "10.0.0.10"),
+        ({"value": "10.0.0."}, lambda r: False),
+        ({"value": "fe80::1"}, lambda r: r.value == "fe80::1"),
+        ({"value": ""}, lambda r: r.value == ""),
+        ({"sender": PEERS[0]}, lambda r: r.sender == PEERS[0]),
+        ({"sender": PEERS[2]}, lambda r: r.sender == PEERS[2]),
+        ({"sender": PEERS[0][:-1]}, lambda r: False),
+        ({"since": 3.0}, lambda r: r.received_at >= 3.0),
+        ({"since": 3.5}, lambda r: r.received_at >= 3.5),
+        ({"since": -1e300}, lambda r: True),
+        ({"value": "10.0.0.1", "sender": PEERS[1]}, lambda r: r.message_id == f"{3:032x}"),
+        ({"value": "10.0.0.1", "sender": PEERS[2], "since": 7.0}, lambda r: r.received_at == 7),
+        ({"value": "10.0.0.1", "sender": PEERS[2], "since": 7.5}, lambda r: False),
+        ({"sender": PEERS[1], "since": 3.0}, lambda r: r.sender == PEERS[1]),
+        (
+            {"value": "10.0.0.1", "since": 4.0},
+            lambda r: r.value == "10.0.0.1" and r.received_at >= 4,
+        ),
+    ],
+)
+def test_report_filters(
+    store: Store,
+    report_scene: list[VerifiedReport],
+    filters: dict[str, object],
+    keep: Callable[[VerifiedReport], bool],
+) -> None:
+    expected = [r for r in report_scene if keep(r)]
+    assert store.reports(**filters) == expected  # type: ignore[arg-type]
+
+
+def test_reports_ordered_by_received_at_then_message_id(store: Store) -> None:
+    items = [report(f"10.0.0.{i}", received_at=float(i % 3), n=(i * 7) % 12) for i in range(12)]
+    store.add_reports(items[::-1])
+    got = store.reports()
+    assert got == by_received_id(items)
+    assert [r.received_at for r in got] == [0.0] * 4 + [1.0] * 4 + [2.0] * 4
+    assert [r.message_id for r in got[:4]] == sorted(r.message_id for r in got[:4])
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"value": "10.0.0.1"},
+        {"sender": PEERS[1]},
+        {"value": "10.0.0.1", "sender": PEERS[1]},
+        {"since": 500.0},
+        {"value": "10.0.0.2", "sender": PEERS[0], "since": 100.0},
+    ],
+)
+def test_report_pagination(store: Store, filters: dict[str, object]) -> None:
+    # More than one 1000-id chunk (Redis post-filter scan) and one 500-report script call.
+    items = [
+        report(
+            "10.0.0.1" if i % 3 else "10.0.0.2",
+            received_at=float(i // 2),
+            n=i,
+            sender=PEERS[i % 2],
+        )
+        for i in range(2500)
+    ]
+    store.add_reports(items)
+    assert store.counts()["reports"] == 2500
+    everything = store.reports(**filters, limit=10_000)  # type: ignore[arg-type]
+    assert everything == [
+        r
+        for r in by_received_id(items)
+        if r.value == filters.get("value", r.value)
+        and r.sender == filters.get("sender", r.sender)
+        and r.received_at >= filters.get("since", r.received_at)  # type: ignore[operator]
+    ]
+    pages = [
+        store.reports(**filters, limit=150, offset=o)  # type: ignore[arg-type]
+        for o in range(0, 2650, 150)
+    ]
+    assert [r for page in pages for r in page] == everything
+    assert all(len(page) <= 150 for page in pages)
+    assert store.reports(**filters, limit=0) == []  # type: ignore[arg-type]
+    assert store.reports(**filters, offset=10_000) == []  # type: ignore[arg-type]
+    assert store.reports(**filters, limit=3, offset=1) == everything[1:4]  # type: ignore[arg-type]
+    assert len(everything) > 300  # several pages
+
+
+@pytest.mark.parametrize("field", ["received_at", "signed_at", "score"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_report_floats_are_refused_before_any_write(
+    store: Store, field: str, bad: float
+) -> None:
+    with pytest.raises(StoreError, match=field):
+        store.add_reports([report(n=1), report(n=2, **{"signed_at": 0.0, field: bad})])
+    assert store.counts()["reports"] == 0
+    assert store.reports() == []
+
+
+def test_unencodable_report_is_a_store_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.add_reports([report(description="lone \ud800 surrogate")])
+    with pytest.raises(StoreError):
+        store.add_reports([report(window=2**64)])
+    assert store.counts()["reports"] == 0
+
+
+# --- layout versions ----------------------------------------------------------------------
+
+
+def _as_sqlite_v1(path: Path) -> None:
+    """Turn a current file into exactly the version-1 layout (no reports table)."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("DROP TABLE reports")  # drops its indexes too
+        con.execute("PRAGMA user_version = 1")
+        con.commit()
+    finally:
+        con.close()
+
+
+def _sqlite_layout(path: Path) -> tuple[int, list[str]]:
+    con = sqlite3.connect(path)
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master ORDER BY name")]
+    finally:
+        con.close()
+    return version, names
+
+
+def test_sqlite_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with SqliteStore(path) as s:
+        s.add_evidence([ev(ts=1.0)])
+        s.set_meta("k", "v")
+    current = _sqlite_layout(path)
+    _as_sqlite_v1(path)
+    assert _sqlite_layout(path)[0] == 1
+    assert "reports" not in _sqlite_layout(path)[1]
+    with SqliteStore(path) as s:
+        assert s.counts() == {"evidence": 1, "alerts": 0, "profiles": 0, "reports": 0}
+        assert s.get_meta("k") == "v"
+        s.add_reports([report()])
+        assert s.reports() == [report()]
+    assert _sqlite_layout(path) == current == (2, current[1])
+
+
+def test_sqlite_concurrent_openers_upgrade_once(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    SqliteStore(path).close()
+    _as_sqlite_v1(path)
+    barrier = threading.Barrier(6)
+
+    def open_and_write(n: int) -> None:
+        barrier.wait()
+        with SqliteStore(path) as s:
+            s.add_reports([report(n=n)])
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(open_and_write, range(6)))  # re-raises any opener's error
+    assert _sqlite_layout(path)[0] == 2
+    with SqliteStore(path) as s:
+        assert s.reports() == [report(n=n) for n in range(6)]
+
+
+@pytest.mark.redis
+def test_redis_version_1_namespace_is_upgraded_in_place(redis_url: str) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    with RedisStore(redis_url, namespace=namespace) as s:
+        s.add_evidence([ev(ts=1.0)])
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        raw.set(f"{namespace}:schema", b"1")
+        with RedisStore(redis_url, namespace=namespace) as s:
+            assert s.counts() == {"evidence": 1, "alerts": 0, "profiles": 0, "reports": 0}
+            s.add_reports([report()])
+            assert s.reports() == [report()]
+        assert raw.get(f"{namespace}:schema") == b"2"
+    finally:
+        raw.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("foreign", [b"3", b"0", b"garbage"])
+def test_redis_foreign_layout_is_refused(redis_url: str, foreign: bytes) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        raw.set(f"{namespace}:schema", foreign)
+        with pytest.raises(StoreError, match=f"layout version {foreign!r}"):
+            RedisStore(redis_url, namespace=namespace)
+        assert raw.get(f"{namespace}:schema") == foreign  # left alone
+    finally:
+        raw.close()
+
+
+# --- property: random report batches against a reference model ---------------------------
+
+MESSAGE_IDS = [f"{n:032x}" for n in range(6)]
+reports_st = st.builds(
+    VerifiedReport,
+    message_id=st.sampled_from(MESSAGE_IDS) | st.text(max_size=6),
+    sender=st.sampled_from(PEERS) | st.text(max_size=6),
+    relay=st.sampled_from(PEERS),
+    kind=st.sampled_from(["ip", "cidr", "domain"]),
+    value=st.sampled_from(IPS) | st.text(max_size=6),
+    score=st.floats(0.0, 1.0),
+    confidence=st.floats(0.0, 1.0),
+    evidence_types=st.lists(st.text(max_size=8), max_size=3).map(tuple),
+    window=st.integers(-(2**63), 2**63 - 1),
+    ttl=st.integers(1, 30 * 86400),
+    description=st.text(max_size=20),
+    signed_at=st.floats(-1e12, 1e12),
+    received_at=st.sampled_from([0.0, 1.0, 2.5]) | st.floats(-1e12, 1e12),
+    envelope=st.binary(max_size=40),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(batches=st.lists(st.lists(reports_st, max_size=12), max_size=4), data=st.data())
+def test_random_report_batches_match_reference_model(
+    new_target: Callable[[], Opener], batches: list[list[VerifiedReport]], data: st.DataObject
+) -> None:
+    store = new_target()()
+    flat = [r for batch in batches for r in batch]
+    for batch in batches:
+        store.add_reports(batch)
+    store.add_reports(flat[::-1])  # later copies, in any order, change nothing
+    first: dict[str, VerifiedReport] = {}
+    for r in flat:
+        first.setdefault(r.message_id, r)
+    expected = by_received_id(list(first.values()))
+    assert store.reports(limit=10_000) == expected
+    assert store.counts()["reports"] == len(first)
+
+    value = data.draw(
+        st.none() | st.sampled_from([r.value for r in flat] or IPS) | st.text(max_size=3),
+        label="value",
+    )
+    sender = data.draw(
+        st.none() | st.sampled_from([r.sender for r in flat] or PEERS), label="sender"
+    )
+    since = data.draw(
+        st.none()
+        | st.sampled_from([r.received_at for r in flat] or [0.0])
+        | st.floats(-1e12, 1e12),
+        label="since",
+    )
+    want = [
+        r
+        for r in expected
+        if (value is None or r.value == value)
+        and (sender is None or r.sender == sender)
+        and (since is None or r.received_at >= since)
+    ]
+    filters = {"value": value, "sender": sender, "since": since}
+    assert store.reports(**filters, limit=10_000) == want  # type: ignore[arg-type]
+    limit = data.draw(st.integers(0, len(want) + 1), label="limit")
+    offset = data.draw(st.integers(0, len(want) + 1), label="offset")
+    page = store.reports(**filters, limit=limit, offset=offset)  # type: ignore[arg-type]
+    assert page == want[offset : offset + limit]
 
 
 # --- property: random batches against a reference model ----------------------------------
@@ -385,9 +782,11 @@ def test_second_instance_sees_committed_data(new_target: Callable[[], Opener]) -
     writer.add_evidence([ev(ts=1.0), ev(ts=2.0)])
     writer.add_alerts([alert()])
     writer.add_profiles([profile()])
+    writer.add_reports([report(n=1), report(n=2)])
     writer.set_meta("k", "v")
-    assert reader.counts() == {"evidence": 2, "alerts": 1, "profiles": 1}
+    assert reader.counts() == {"evidence": 2, "alerts": 1, "profiles": 1, "reports": 2}
     assert reader.evidence() == writer.evidence()
+    assert reader.reports() == writer.reports() == [report(n=1), report(n=2)]
     assert reader.get_meta("k") == "v"
     reader.set_meta("k", "from reader")  # and the other way round
     assert writer.get_meta("k") == "from reader"
@@ -512,6 +911,10 @@ def test_closed_store_raises(store: Store) -> None:
         store.evidence()
     with pytest.raises(StoreError, match="closed"):
         store.add_evidence([ev()])
+    with pytest.raises(StoreError, match="closed"):
+        store.reports()
+    with pytest.raises(StoreError, match="closed"):
+        store.add_reports([report()])
 
 
 # --- open_store -------------------------------------------------------------------------

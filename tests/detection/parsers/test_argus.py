@@ -292,6 +292,13 @@ def test_udp_con_without_reply_packets_is_not_established() -> None:
         (LINE.replace(",35,3766,1224,20,", ",35,3766,1224,99,"), "bad_field"),
         (LINE.replace(",35,3766,", ",-35,3766,"), "bad_field"),
         (LINE.replace(",35,3766,", ",many,3766,"), "bad_field"),
+        # Out of range: counts beyond int64, times before 1970 or after 2**33 s.
+        (LINE.replace(",35,3766,1224,", ",35,999999999999999999999999,1224,"), "bad_field"),
+        (LINE.replace(",35,3766,", ",9223372036854775808,3766,"), "bad_field"),
+        (LINE.replace("2018/09/27", "1969/12/31"), "bad_field"),
+        (LINE.replace("2018/09/27", "2300/01/01"), "bad_field"),
+        (LINE.replace("2018/09/27 22:40:52.362768", "1e15"), "bad_field"),
+        (LINE.replace("2018/09/27 22:40:52.362768", "-5"), "bad_field"),
         (LINE.replace("192.168.2.12", "192.168.2.300"), "bad_field"),
         (LINE.replace("192.168.2.12", "not-an-ip"), "bad_field"),
         (LINE.replace(",tcp,", ",arp,"), "argus_non_ip"),

@@ -213,6 +213,11 @@ def test_established_rule(proto: str, flags: str, opkt: int, expected: bool) -> 
         (with_field(SYN, "dp", "http"), "bad_field"),
         (with_field(SYN, "ipkt", "-1"), "bad_field"),
         (with_field(SYN, "ibyt", "1.5 M"), "bad_field"),
+        # Out of range: counts beyond int64, times before 1970 or after 2**33 s.
+        (with_field(SYN, "ibyt", "9223372036854775808"), "bad_field"),
+        (with_field(SYN, "opkt", "99999999999999999999999"), "bad_field"),
+        (with_field(SYN, "ts", "1969-12-31 23:59:59"), "bad_field"),
+        (with_field(SYN, "ts", "2300-01-01 00:00:00"), "bad_field"),
         (with_field(SYN, "pr", ""), "bad_field"),
         ("ts,sa,da,te", "bad_header"),
     ],

@@ -47,10 +47,13 @@ def parse(obj: dict[str, Any] | str) -> object:
     return SuricataParser().parse_line(line)
 
 
-def with_(base: dict[str, Any], path: str, value: object) -> dict[str, Any]:
-    """A deep copy of `base` with `a.b.c` set to `value` (deleted if value is ...)."""
+def with_(base: dict[str, Any], path: str | tuple[str, ...], value: object) -> dict[str, Any]:
+    """A deep copy of `base` with `a.b.c` set to `value` (deleted if value is ...).
+
+    `path` is "a.b.c" or, for keys that may contain dots, the tuple ("a", "b", "c").
+    """
     out: dict[str, Any] = json.loads(json.dumps(base))
-    *parents, last = path.split(".")
+    *parents, last = path.split(".") if isinstance(path, str) else path
     node = out
     for p in parents:
         node = node[p]
@@ -368,6 +371,12 @@ def test_established_rule(
         (json.dumps(with_(FLOW, "flow", [])), "bad_field"),
         (json.dumps(with_(FLOW, "flow.bytes_toclient", -5)), "bad_field"),
         (json.dumps(with_(FLOW, "flow.bytes_toclient", 1.5)), "bad_field"),
+        # Out of range: counts beyond int64, times before 1970 or after 2**33 s.
+        (json.dumps(with_(FLOW, "flow.bytes_toclient", 2**63)), "bad_field"),
+        (json.dumps(with_(FLOW, "flow.pkts_toserver", 2**64 - 1)), "bad_field"),
+        (json.dumps(with_(FLOW, "flow.start", "1969-12-31T23:59:59+0000")), "bad_field"),
+        (json.dumps(with_(FLOW, "flow.start", "2300-01-01T00:00:00+0000")), "bad_field"),
+        (json.dumps({**FLOW, "event_type": "fileinfo", "fileinfo": {"size": 2**63}}), "bad_field"),
         (json.dumps(with_(FLOW, "flow.start", "yesterday")), "bad_field"),
         (json.dumps(with_(FLOW, "flow.end", "2021-06-07T13:35:39.000000+0200")), "bad_field"),
         (json.dumps(with_(FLOW, "tcp", "x")), "bad_field"),
@@ -445,12 +454,13 @@ _json_values = st.recursive(
 _REAL = [json.loads(line) for line in LINES]
 
 
-def _paths(obj: dict[str, Any], prefix: str = "") -> list[str]:
+def _paths(obj: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path of `obj` as a tuple (keys may contain dots, e.g. hypothesis' ".")."""
     out = []
     for k, v in obj.items():
-        out.append(prefix + k)
+        out.append((*prefix, k))
         if isinstance(v, dict):
-            out.extend(_paths(v, prefix + k + "."))
+            out.extend(_paths(v, (*prefix, k)))
     return out
 
 
@@ -463,3 +473,15 @@ def test_fuzz_perturbed_real_events(data: st.DataObject) -> None:
         value = data.draw(st.just(...) | _json_values)
         event = with_(event, path, value)
     _check(json.dumps(event))  # ints beyond 64 bits included: orjson reads them as floats
+
+
+def test_fuzz_helpers_address_keys_containing_dots() -> None:
+    # hypothesis once generated the key "." under alert.metadata: a dotted string
+    # path cannot address it, a tuple can.
+    event = {"alert": {"metadata": {".": None, "a.b": 1}}}
+    paths = _paths(event)
+    assert ("alert", "metadata", ".") in paths and ("alert", "metadata", "a.b") in paths
+    for path in paths:
+        with_(event, path, 2)
+        with_(event, path, ...)
+    assert with_(event, ("alert", "metadata", "a.b"), 3)["alert"]["metadata"]["a.b"] == 3

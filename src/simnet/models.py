@@ -1,0 +1,252 @@
+"""Trust models behind one interface: Starling's and the baselines it must beat.
+
+Each simulated agent owns one model instance: its private view of its peers.
+The simulator tells it what happened (a peer reported an indicator; our own
+detector confirmed or our own traffic contradicted an indicator; a peer broke
+the protocol) and asks it one question: block this indicator on peer evidence?
+
+* `starling` — `trust.reputation` + `trust.aggregate` (the real code).
+* `none` — never acts on peers (local detections only).
+* `trust-all` — one report is enough.
+* `k-reporters` — k distinct reporters (k = 3), no reputation.
+* `majority` — reporters must exceed half of the peers heard from so far.
+* `eigentrust` — EigenTrust (Kamvar et al. 2003): normalised local trust
+  c_ij from satisfactory minus unsatisfactory interactions, global trust by
+  power iteration t = (1-a) C^T t + a p with the pre-trusted distribution p
+  (uniform when nobody is pre-trusted); block when the global trust of the
+  reporters sums to at least `threshold`.
+* `fides` — a Fides-style model from its published formulas (Slips' trust
+  model): service trust as the forgetting-weighted mean satisfaction of a
+  peer's reports (alpha 0.8 per interaction), initial trust from pre-trust or
+  0.5 x neutral prior, network opinion score = sum(trust x score) / sum(trust)
+  and confidence = mean trust; block when score x confidence >= 0.5.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Protocol
+
+from trust.aggregate import AggregationParams, PeerClaim, aggregate
+from trust.reputation import ReputationBook, ReputationParams
+
+__all__ = ["MODELS", "TrustModel", "make_model"]
+
+
+class TrustModel(Protocol):
+    name: str
+
+    def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None: ...
+    def on_confirm(self, reporter: str, now: float) -> None: ...
+    def on_contradict(self, reporter: str, now: float) -> None: ...
+    def on_fault(self, reporter: str, now: float) -> None: ...
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool: ...
+    def reputation(self, peer: str, now: float) -> float: ...
+
+
+class _Claims:
+    def __init__(self) -> None:
+        self.claims: dict[str, dict[str, PeerClaim]] = defaultdict(dict)
+
+    def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
+        self.claims[indicator][reporter] = PeerClaim(reporter, score, 1.0, now)
+
+    def reporters(self, indicator: str, min_score: float = 0.5) -> list[str]:
+        return [r for r, c in self.claims.get(indicator, {}).items() if c.score >= min_score]
+
+
+class StarlingModel(_Claims):
+    name = "starling"
+
+    def __init__(self, pretrusted: frozenset[str], params: AggregationParams | None = None) -> None:
+        super().__init__()
+        self.book = ReputationBook(ReputationParams(), pretrusted)
+        self.params = params or AggregationParams()
+
+    def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
+        super().on_report(reporter, indicator, score, now)
+        self.book.reported(reporter, now)
+
+    def on_confirm(self, reporter: str, now: float) -> None:
+        self.book.confirmed(reporter, now)
+
+    def on_contradict(self, reporter: str, now: float) -> None:
+        self.book.contradicted(reporter, now)
+
+    def on_fault(self, reporter: str, now: float) -> None:
+        self.book.fault(reporter, now)
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        claims = self.claims.get(indicator)
+        if not claims:
+            return False
+        return aggregate(
+            indicator, claims.values(), self.book, now, self.params, protected=protected
+        ).block
+
+    def reputation(self, peer: str, now: float) -> float:
+        return self.book.reputation(peer, now)
+
+
+class NoSharing(_Claims):
+    name = "none"
+
+    def on_confirm(self, reporter: str, now: float) -> None: ...
+    def on_contradict(self, reporter: str, now: float) -> None: ...
+    def on_fault(self, reporter: str, now: float) -> None: ...
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        return False
+
+    def reputation(self, peer: str, now: float) -> float:
+        return 0.5
+
+
+class KReporters(NoSharing):
+    name = "k-reporters"
+
+    def __init__(self, k: int = 3) -> None:
+        super().__init__()
+        self.k = k
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        return len(self.reporters(indicator)) >= self.k
+
+
+class TrustAll(KReporters):
+    name = "trust-all"
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+
+class Majority(NoSharing):
+    name = "majority"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: set[str] = set()
+
+    def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
+        super().on_report(reporter, indicator, score, now)
+        self.heard.add(reporter)
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        return len(self.reporters(indicator)) * 2 > max(len(self.heard), 1)
+
+
+class EigenTrust(_Claims):
+    name = "eigentrust"
+
+    def __init__(
+        self, pretrusted: frozenset[str], alpha: float = 0.15, threshold: float = 0.05
+    ) -> None:
+        super().__init__()
+        self.pretrusted = pretrusted
+        self.alpha = alpha
+        self.threshold = threshold
+        self.sat: dict[str, float] = defaultdict(float)
+        self._global: dict[str, float] | None = None
+        # This agent's local row only: peers' rows are not observable without their
+        # recommendations, so global trust is computed from our row plus pre-trust.
+
+    def on_confirm(self, reporter: str, now: float) -> None:
+        self.sat[reporter] += 1
+        self._global = None
+
+    def on_contradict(self, reporter: str, now: float) -> None:
+        self.sat[reporter] -= 1
+        self._global = None
+
+    def on_fault(self, reporter: str, now: float) -> None:
+        self.sat[reporter] -= 3
+        self._global = None
+
+    def _trust(self) -> dict[str, float]:
+        if self._global is None:
+            local = {p: max(0.0, s) for p, s in self.sat.items()}
+            total = sum(local.values())
+            peers = set(local) | set(self.pretrusted)
+            if self.pretrusted:
+                pre = {
+                    p: (1.0 / len(self.pretrusted) if p in self.pretrusted else 0.0) for p in peers
+                }
+            else:
+                pre = {p: 1.0 / max(len(peers), 1) for p in peers}
+            c = {p: (local.get(p, 0.0) / total if total > 0 else pre.get(p, 0.0)) for p in peers}
+            t = dict(pre)
+            for _ in range(20):
+                t = {
+                    p: (1 - self.alpha) * c.get(p, 0.0) + self.alpha * pre.get(p, 0.0)
+                    for p in peers
+                }
+            self._global = t
+        return self._global
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        trust = self._trust()
+        return sum(trust.get(r, 0.0) for r in self.reporters(indicator)) >= self.threshold
+
+    def reputation(self, peer: str, now: float) -> float:
+        return self._trust().get(peer, 0.0)
+
+
+class Fides(_Claims):
+    name = "fides"
+
+    def __init__(self, pretrusted: frozenset[str], forgetting: float = 0.8) -> None:
+        super().__init__()
+        self.pretrusted = pretrusted
+        self.forgetting = forgetting
+        self.trust: dict[str, float] = {}
+
+    def _get(self, peer: str) -> float:
+        return self.trust.get(peer, 0.95 if peer in self.pretrusted else 0.25)
+
+    def _update(self, peer: str, satisfaction: float) -> None:
+        self.trust[peer] = self.forgetting * self._get(peer) + (1 - self.forgetting) * satisfaction
+
+    def on_confirm(self, reporter: str, now: float) -> None:
+        self._update(reporter, 1.0)
+
+    def on_contradict(self, reporter: str, now: float) -> None:
+        self._update(reporter, 0.0)
+
+    def on_fault(self, reporter: str, now: float) -> None:
+        self._update(reporter, 0.0)
+
+    def should_block(self, indicator: str, now: float, protected: bool) -> bool:
+        claims = self.claims.get(indicator)
+        if not claims:
+            return False
+        weights = {r: self._get(r) for r in claims}
+        total = sum(weights.values())
+        if total <= 0:
+            return False
+        score = sum(weights[r] * c.score for r, c in claims.items()) / total
+        confidence = total / len(claims)
+        return score * confidence >= 0.5
+
+    def reputation(self, peer: str, now: float) -> float:
+        return self._get(peer)
+
+
+MODELS = ("starling", "none", "trust-all", "majority", "k-reporters", "eigentrust", "fides")
+
+
+def make_model(name: str, pretrusted: frozenset[str]) -> TrustModel:
+    if name == "starling":
+        return StarlingModel(pretrusted)
+    if name == "none":
+        return NoSharing()
+    if name == "trust-all":
+        return TrustAll()
+    if name == "majority":
+        return Majority()
+    if name == "k-reporters":
+        return KReporters(3)
+    if name == "eigentrust":
+        return EigenTrust(pretrusted)
+    if name == "fides":
+        return Fides(pretrusted)
+    raise ValueError(f"unknown model {name!r} (one of {', '.join(MODELS)})")

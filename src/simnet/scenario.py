@@ -1,0 +1,90 @@
+"""Scenario files for `starling simnet run`: every key optional, defaults documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario"]
+
+AdversaryKind = Literal[
+    "liar", "colluder", "selective_liar", "traitor", "slanderer",
+    "sybil", "whitewasher", "spammer", "replayer",
+]  # fmt: skip
+ModelName = Literal[
+    "starling", "none", "trust-all", "majority", "k-reporters", "eigentrust", "fides"
+]
+
+
+class _S(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Adversary(_S):
+    kind: AdversaryKind
+    fraction: float = Field(ge=0, le=1)
+
+
+class Campaigns(_S):
+    count: int = Field(40, ge=0, description="attack campaigns (scanners, brute-forcers, C&C)")
+    duration: float = Field(300.0, gt=0, description="seconds a campaign lasts")
+    exposed_min: int = Field(3, ge=1, description="agents each campaign touches, at least")
+    exposed_max: int = Field(30, ge=1)
+
+
+class Detector(_S):
+    tpr: float = Field(0.9, ge=0, le=1, description="chance an exposed agent detects")
+    fpr: float = Field(0.001, ge=0, le=1, description="chance a benign contact is flagged")
+    delay: float = Field(2.0, ge=0, description="max seconds from exposure to detection")
+
+
+class Network(_S):
+    latency_ms: float = Field(30.0, ge=0, description="mean one-way delivery latency")
+    loss: float = Field(0.01, ge=0, lt=1)
+
+
+class Scenario(_S):
+    name: str = "scenario"
+    agents: int = Field(50, ge=2)
+    duration: float = Field(3600.0, gt=0, description="simulated seconds")
+    seed: int = 1
+    model: ModelName = "starling"
+    pretrusted_fraction: float = Field(0.0, ge=0, le=1)
+    adversaries: list[Adversary] = Field(default_factory=list)
+    campaigns: Campaigns = Campaigns()
+    canaries: int = Field(5, ge=0, description="benign IPs every agent talks to (CDN, DNS)")
+    benign_ips: int = Field(500, ge=0, description="pool of other benign IPs")
+    benign_contacts: int = Field(20, ge=0, description="benign IPs each honest agent sees")
+    detector: Detector = Detector()
+    network: Network = Network()
+    lie_interval: float = Field(60.0, gt=0, description="seconds between an adversary's lies")
+    sybil_identities: int = Field(10, ge=1, description="identities per Sybil agent")
+    rejoin_seconds: float = Field(300.0, gt=0, description="whitewasher identity lifetime")
+    spam_burst: int = Field(100, ge=1, description="messages per spammer burst (every 300 s)")
+    traitor_switch: float = Field(0.5, ge=0, le=1, description="fraction of duration")
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def load_scenario(path: Path, overrides: dict[str, object] | None = None) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping of keys")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        msgs = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: "
+            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+            for e in exc.errors()
+        )
+        raise ScenarioError(f"{path}: {msgs}") from None

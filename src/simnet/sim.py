@@ -1,0 +1,429 @@
+"""The discrete-event simulator: many agents, one virtual clock, one seeded RNG.
+
+Theory of operation
+-------------------
+Every simulated agent runs the real protocol code: it seals its reports with
+its own Ed25519 identity (`p2p.gossip.Outbox`, `p2p.wire`), and every message
+it receives goes through its own `p2p.gossip.Inbox` (signature, staleness,
+replay and rate checks, with `now` = virtual time). Verification of identical
+message bytes is memoised across agents: every copy of one broadcast is the
+same bytes, so decoding it once is exact, not an approximation. What each
+agent believes about its peers is its own instance of the chosen trust model
+(`simnet.models`), fed by the same observations the real agent makes:
+
+* a local detection confirms every peer that reported that indicator earlier
+  (and any that report it later);
+* seeing an indicator as benign in our own traffic (the canaries everyone
+  uses, the benign addresses this agent talks to) contradicts every peer that
+  reported it;
+* a message refused by the inbox is a protocol fault of its relay.
+
+The fabric delivers each broadcast to every other online agent after an
+exponentially distributed latency (mean `network.latency_ms`), losing each
+copy with probability `network.loss`. Blocks are decided by local detection
+(every model) or by the model's verdict on peer reports; a peer-based block is
+lifted as soon as the agent's own view contradicts it or the model withdraws it.
+
+Time and randomness: `Simulation(scenario)` takes everything from the scenario
+(its `seed` drives one `random.Random`); the same scenario gives the same result.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from p2p.errors import RemoteProtocolError
+from p2p.gossip import GossipLimits, Inbox, Outbox
+from p2p.signing import Identity
+from p2p.wire import Envelope, IocReport, decode
+from simnet.models import TrustModel, make_model
+from simnet.scenario import Scenario
+
+__all__ = ["SimResult", "Simulation"]
+
+_DECODE_CACHE: dict[bytes, Envelope] = {}
+
+
+def _cached_decode(data: bytes, *, max_bytes: int) -> Envelope:
+    env = _DECODE_CACHE.get(data)
+    if env is None:
+        env = decode(data, max_bytes=max_bytes)  # raises for bad bytes: never cached
+        if len(_DECODE_CACHE) > 200_000:
+            _DECODE_CACHE.clear()
+        _DECODE_CACHE[data] = env
+    return env
+
+
+@dataclass
+class Campaign:
+    ip: str
+    start: float
+    exposures: dict[int, float]  # agent index -> exposure time
+    first_detection: float | None = None
+
+
+@dataclass
+class SimAgent:
+    index: int
+    kind: str  # "honest" or an adversary kind
+    identity: Identity
+    outbox: Outbox
+    inbox: Inbox
+    model: TrustModel
+    online: bool = True
+    detected: set[str] = field(default_factory=set)
+    benign_seen: set[str] = field(default_factory=set)
+    pending: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    judged: set[tuple[str, str]] = field(default_factory=set)
+    blocked: dict[str, tuple[float, str]] = field(default_factory=dict)
+    peer_blocked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    captured: list[bytes] = field(default_factory=list)
+    sybils: list[Identity] = field(default_factory=list)
+
+    @property
+    def honest(self) -> bool:
+        return self.kind == "honest"
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    metrics: dict[str, Any]
+    block_log: list[tuple[float, int, str, str, bool]]  # time, agent, ip, via, malicious
+    reputation_samples: list[
+        tuple[float, float, float]
+    ]  # time, mean honest rep, mean malicious rep
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario) -> None:
+        self.s = scenario
+        self.rng = random.Random(scenario.seed)
+        self.now = 0.0
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.deliveries = 0
+        self.published_iocs = 0
+        self.block_log: list[tuple[float, int, str, str, bool]] = []
+        self.lifts: list[float] = []
+        self.rep_samples: list[tuple[float, float, float]] = []
+        self.canaries = [f"198.51.{100 + i // 250}.{i % 250 + 1}" for i in range(scenario.canaries)]
+        self.benign = [f"93.184.{i // 250}.{i % 250 + 1}" for i in range(scenario.benign_ips)]
+        self.benign_set = set(self.benign) | set(self.canaries)
+        self.identity_kind: dict[str, str] = {}
+        self.agents = self._make_agents()
+        self.campaigns: list[Campaign] = []
+        self.traitor_switch = scenario.duration * scenario.traitor_switch
+        self.traitor_detected_at: float | None = None
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _identity(self, kind: str) -> Identity:
+        ident = Identity(self.rng.randbytes(32))
+        self.identity_kind[ident.peer_id] = kind
+        return ident
+
+    def _make_agents(self) -> list[SimAgent]:
+        n = self.s.agents
+        kinds = ["honest"] * n
+        order = list(range(n))
+        self.rng.shuffle(order)
+        pos = 0
+        for adv in self.s.adversaries:
+            k = round(adv.fraction * n)
+            for i in order[pos : pos + k]:
+                kinds[i] = adv.kind
+            pos += k
+        honest = [i for i in order if kinds[i] == "honest"]
+        pretrusted_n = round(self.s.pretrusted_fraction * n)
+        identities = [self._identity(kinds[i]) for i in range(n)]
+        pretrusted = frozenset(identities[i].peer_id for i in honest[:pretrusted_n])
+        limits = GossipLimits(max_age=300.0, max_future=30.0, rate=10.0, burst=50.0)
+        agents = []
+        for i in range(n):
+            inbox = Inbox(limits)
+            agents.append(
+                SimAgent(
+                    i,
+                    kinds[i],
+                    identities[i],
+                    Outbox(identities[i], self.rng.randbytes),
+                    inbox,
+                    make_model(self.s.model, pretrusted),
+                )
+            )
+        for a in agents:
+            if a.kind == "sybil":
+                a.sybils = [self._identity("sybil") for _ in range(self.s.sybil_identities)]
+        return agents
+
+    # -- event loop --------------------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._events, (t, next(self._seq), fn))
+
+    def run(self) -> SimResult:
+        self._schedule_world()
+        end = self.s.duration
+        while self._events:
+            t, _, fn = heapq.heappop(self._events)
+            if t > end:
+                break
+            self.now = t
+            fn()
+        self.now = end
+        return SimResult(self.s, self._metrics(), self.block_log, self.rep_samples)
+
+    def _schedule_world(self) -> None:
+        s = self.s
+        honest = [a for a in self.agents if a.honest]
+        for a in honest:
+            for ip in self.canaries:  # everyone talks to the CDN / resolver early and often
+                self.at(self.rng.uniform(0, 120), lambda a=a, ip=ip: self._benign_contact(a, ip))
+            for ip in self.rng.sample(self.benign, min(s.benign_contacts, len(self.benign))):
+                self.at(
+                    self.rng.uniform(0, s.duration), lambda a=a, ip=ip: self._benign_contact(a, ip)
+                )
+        last_start = max(0.0, s.duration - s.campaigns.duration)
+        for c in range(s.campaigns.count):
+            ip = f"45.{(c // 250) % 250}.{c % 250}.{self.rng.randrange(1, 255)}"
+            start = self.rng.uniform(0, last_start)
+            k = self.rng.randint(
+                s.campaigns.exposed_min, max(s.campaigns.exposed_min, s.campaigns.exposed_max)
+            )
+            exposed = self.rng.sample(range(len(self.agents)), min(k, len(self.agents)))
+            camp = Campaign(
+                ip, start, {i: start + self.rng.uniform(0, s.campaigns.duration) for i in exposed}
+            )
+            self.campaigns.append(camp)
+            for i, t in camp.exposures.items():
+                self.at(t, lambda i=i, camp=camp: self._exposure(self.agents[i], camp))
+        for a in self.agents:
+            if not a.honest:
+                self._schedule_adversary(a)
+        step = max(60.0, s.duration / 60)
+        for k in range(1, int(s.duration // step) + 1):
+            self.at(k * step, self._sample_reputations)
+
+    # -- honest behaviour ---------------------------------------------------------------------
+
+    def _behaves_honestly(self, a: SimAgent) -> bool:
+        if a.honest or a.kind == "selective_liar":
+            return True
+        return a.kind == "traitor" and self.now < self.traitor_switch
+
+    def _exposure(self, a: SimAgent, camp: Campaign) -> None:
+        if not a.online:
+            return
+        if self.rng.random() < self.s.detector.tpr and self._behaves_honestly(a):
+            delay = self.rng.uniform(0, self.s.detector.delay)
+            self.at(self.now + delay, lambda: self._detect(a, camp.ip, camp))
+
+    def _detect(self, a: SimAgent, ip: str, camp: Campaign | None) -> None:
+        if ip in a.detected:
+            return
+        a.detected.add(ip)
+        if (
+            camp is not None
+            and a.honest
+            and (camp.first_detection is None or self.now < camp.first_detection)
+        ):
+            camp.first_detection = self.now
+        self._block(a, ip, "local")
+        for p in a.pending.pop(ip, ()):
+            self._judge(a, p, ip, confirm=True)
+        self._publish(a, a.identity, a.outbox, ip, 0.8)
+
+    def _benign_contact(self, a: SimAgent, ip: str) -> None:
+        if self.rng.random() < self.s.detector.fpr:
+            self._detect(a, ip, None)  # an honest false positive
+            return
+        if ip in a.detected:
+            return
+        a.benign_seen.add(ip)
+        for p in a.pending.pop(ip, ()):
+            self._judge(a, p, ip, confirm=False)
+        if ip in a.blocked and a.blocked[ip][1] == "peers":
+            self._lift(a, ip)
+
+    def _judge(self, a: SimAgent, peer: str, ip: str, *, confirm: bool) -> None:
+        if (peer, ip) in a.judged:
+            return
+        a.judged.add((peer, ip))
+        if confirm:
+            a.model.on_confirm(peer, self.now)
+        else:
+            a.model.on_contradict(peer, self.now)
+            self._reconsider(a, peer)
+
+    def _reconsider(self, a: SimAgent, peer: str) -> None:
+        for ip in list(a.peer_blocked.get(peer, ())):
+            peer_block = ip in a.blocked and a.blocked[ip][1] == "peers"
+            if peer_block and not a.model.should_block(ip, self.now, ip in a.benign_seen):
+                self._lift(a, ip)
+
+    def _block(self, a: SimAgent, ip: str, via: str) -> None:
+        if ip in a.blocked and a.blocked[ip][1] == "local":
+            return
+        if ip in a.blocked and via == "peers":
+            return
+        a.blocked[ip] = (self.now, via)
+        if a.honest:
+            self.block_log.append((self.now, a.index, ip, via, ip not in self.benign_set))
+
+    def _lift(self, a: SimAgent, ip: str) -> None:
+        since, _ = a.blocked.pop(ip)
+        if a.honest and ip in self.benign_set:
+            self.lifts.append(self.now - since)
+
+    # -- the network --------------------------------------------------------------------------
+
+    def _publish(self, a: SimAgent, ident: Identity, outbox: Outbox, ip: str, score: float) -> None:
+        body = IocReport("ip", ip, score, 0.9, ("simnet",), int(self.now // 3600), 3600)
+        data = outbox.seal(body, self.now)
+        self.published_iocs += 1
+        self._broadcast(a, ident.peer_id, data)
+
+    def _broadcast(self, sender: SimAgent, relay: str, data: bytes) -> None:
+        mean = self.s.network.latency_ms / 1000.0
+        loss = self.s.network.loss
+        rng = self.rng
+        for b in self.agents:
+            if b is sender or not b.online or rng.random() < loss:
+                continue
+            self.deliveries += 1
+            t = self.now + (rng.expovariate(1.0 / mean) if mean > 0 else 0.0)
+            self.at(t, lambda b=b: self._deliver(b, relay, data))
+
+    def _deliver(self, b: SimAgent, relay: str, data: bytes) -> None:
+        try:
+            env = _receive(b.inbox, data, relay, self.now)
+        except RemoteProtocolError:
+            if b.honest:
+                b.model.on_fault(relay, self.now)
+            return
+        if not b.honest:
+            if b.kind == "replayer" and len(b.captured) < 1000:
+                b.captured.append(data)
+            return
+        body = env.body
+        if not isinstance(body, IocReport):
+            return
+        peer, ip = env.sender_id, body.value
+        b.model.on_report(peer, ip, body.score, self.now)
+        if ip in b.detected:
+            self._judge(b, peer, ip, confirm=True)
+        elif ip in b.benign_seen:
+            self._judge(b, peer, ip, confirm=False)
+            return
+        else:
+            b.pending[ip].add(peer)
+        if ip not in b.blocked and b.model.should_block(ip, self.now, ip in b.benign_seen):
+            self._block(b, ip, "peers")
+            for p in [peer, *b.pending.get(ip, ())]:
+                b.peer_blocked[p].add(ip)
+
+    # -- adversaries --------------------------------------------------------------------------
+
+    def _targets(self) -> list[str]:
+        return self.canaries + self.benign[:50]
+
+    def _schedule_adversary(self, a: SimAgent) -> None:
+        s = self.s
+        offset = self.rng.uniform(0, s.lie_interval)
+        t = offset
+        while t < s.duration:
+            self.at(t, lambda a=a: self._adversary_act(a))
+            t += s.lie_interval
+        if a.kind == "whitewasher":
+            t = s.rejoin_seconds
+            while t < s.duration:
+                self.at(t, lambda a=a: self._rejoin(a))
+                t += s.rejoin_seconds
+        if a.kind == "spammer":
+            t = self.rng.uniform(0, 300)
+            while t < s.duration:
+                self.at(t, lambda a=a: self._spam(a))
+                t += 300.0
+
+    def _adversary_act(self, a: SimAgent) -> None:
+        kind = a.kind
+        targets = self._targets()
+        rng = self.rng
+        if kind in ("liar", "whitewasher"):
+            self._publish(a, a.identity, a.outbox, rng.choice(targets), 1.0)
+        elif kind == "colluder":
+            self._publish(
+                a,
+                a.identity,
+                a.outbox,
+                targets[int(self.now // self.s.lie_interval) % len(targets)],
+                1.0,
+            )
+        elif kind == "selective_liar":
+            if rng.random() < 0.3:
+                self._publish(a, a.identity, a.outbox, rng.choice(self.benign[:50] or targets), 1.0)
+        elif kind == "traitor":
+            if self.now >= self.traitor_switch:
+                self._publish(a, a.identity, a.outbox, rng.choice(targets), 1.0)
+        elif kind == "slanderer":
+            if self.canaries:
+                self._publish(a, a.identity, a.outbox, rng.choice(self.canaries), 1.0)
+        elif kind == "sybil":
+            target = targets[int(self.now // self.s.lie_interval) % len(targets)]
+            for ident in a.sybils:
+                self._publish(a, ident, Outbox(ident, rng.randbytes), target, 1.0)
+        elif kind == "replayer" and a.captured:
+            self._broadcast(a, a.identity.peer_id, rng.choice(a.captured))
+
+    def _rejoin(self, a: SimAgent) -> None:
+        a.identity = self._identity(a.kind)
+        a.outbox = Outbox(a.identity, self.rng.randbytes)
+
+    def _spam(self, a: SimAgent) -> None:
+        for _ in range(self.s.spam_burst):
+            self._publish(
+                a, a.identity, a.outbox, self.rng.choice(self.benign or self.canaries), 1.0
+            )
+
+    # -- measurement --------------------------------------------------------------------------
+
+    def _observers(self) -> list[SimAgent]:
+        honest = [a for a in self.agents if a.honest]
+        return honest if len(honest) <= 40 else random.Random(self.s.seed + 1).sample(honest, 40)
+
+    def _sample_reputations(self) -> None:
+        hon, mal = [], []
+        for o in self._observers():
+            for pid, kind in self.identity_kind.items():
+                if pid == o.identity.peer_id:
+                    continue
+                (hon if kind == "honest" else mal).append(o.model.reputation(pid, self.now))
+        mh = sum(hon) / len(hon) if hon else math.nan
+        mm = sum(mal) / len(mal) if mal else math.nan
+        self.rep_samples.append((self.now, mh, mm))
+        if self.traitor_detected_at is None and self.now > self.traitor_switch:
+            traitors = [pid for pid, k in self.identity_kind.items() if k == "traitor"]
+            if traitors:
+                reps = [
+                    o.model.reputation(p, self.now) for o in self._observers() for p in traitors
+                ]
+                if sum(reps) / len(reps) < 0.5:
+                    self.traitor_detected_at = self.now
+
+    def _metrics(self) -> dict[str, Any]:
+        from simnet.metrics import compute
+
+        return compute(self)
+
+
+def _receive(inbox: Inbox, data: bytes, relay: str, now: float) -> Envelope:
+    # Inbox.receive with the memoised decoder: same checks, same counters.
+    return inbox.receive(data, relay=relay, now=now, decoder=_cached_decode)

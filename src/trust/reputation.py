@@ -1,0 +1,146 @@
+"""Peer reputation learned from evidence, with decay toward uncertainty.
+
+Theory of operation
+-------------------
+Each peer has a Beta-distribution belief about how often its reports are
+right: `good` and `bad` pseudo-counts on top of a prior (`prior_good`,
+`prior_bad`). Every observation moves one of them:
+
+* confirmed  — our own detectors later flag an indicator the peer reported
+  (weighted by how early the report came: an echo of what everybody already
+  said teaches little);
+* contradicted — we have our own view of the indicator and it says benign
+  (an allowlisted or canary address, or one we watched long enough);
+* protocol faults — bad signatures, replays, floods (`fault`), weighted heavily.
+
+Reputation is the Beta mean `(g + p_g) / (g + b + p_g + p_b)`; certainty is
+`n / (n + k)` with `n = g + b` the evidence actually seen. A peer's *weight* in
+any aggregation is `reputation x certainty`, so a brand-new identity weighs
+about nothing whatever it claims: minting identities (Sybil) or re-joining
+under a new key (whitewashing) buys no influence, only the slow, honest way
+does. Without fresh interactions the counts decay exponentially toward zero
+(half-life `half_life`), so old merit does not last forever and a traitor who
+turns pays quickly for new lies. Pre-trusted peers start with a larger prior
+(a prior, not a frozen value: evidence still moves them).
+
+All functions take `now`; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["PeerRecord", "ReputationBook", "ReputationParams"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReputationParams:
+    prior_good: float = 1.0
+    prior_bad: float = 1.0
+    pretrusted_prior_good: float = 8.0
+    certainty_k: float = 5.0  # evidence needed for certainty 0.5
+    half_life: float = 7 * 86400.0  # seconds
+    fault_weight: float = 3.0  # one protocol fault counts as this many bad reports
+    history: int = 64  # reputation samples kept per peer for the API
+
+
+@dataclass(slots=True)
+class PeerRecord:
+    peer_id: str
+    good: float = 0.0
+    bad: float = 0.0
+    updated: float = 0.0
+    pretrusted: bool = False
+    confirmed: int = 0
+    contradicted: int = 0
+    faults: int = 0
+    reports: int = 0
+    history: list[tuple[float, float]] = field(default_factory=list)
+
+
+class ReputationBook:
+    """Reputations of every peer this agent has heard of."""
+
+    def __init__(
+        self, params: ReputationParams | None = None, pretrusted: frozenset[str] = frozenset()
+    ) -> None:
+        self.params = params or ReputationParams()
+        self.pretrusted = pretrusted
+        self.peers: dict[str, PeerRecord] = {}
+
+    def record(self, peer_id: str, now: float) -> PeerRecord:
+        rec = self.peers.get(peer_id)
+        if rec is None:
+            rec = self.peers[peer_id] = PeerRecord(
+                peer_id, updated=now, pretrusted=peer_id in self.pretrusted
+            )
+        else:
+            self._decay(rec, now)
+        return rec
+
+    def _decay(self, rec: PeerRecord, now: float) -> None:
+        dt = now - rec.updated
+        if dt > 0:
+            f = math.exp(-dt * math.log(2) / self.params.half_life)
+            rec.good *= f
+            rec.bad *= f
+            rec.updated = now
+
+    # -- observations -----------------------------------------------------------------------
+
+    def confirmed(self, peer_id: str, now: float, weight: float = 1.0) -> None:
+        rec = self.record(peer_id, now)
+        rec.good += max(0.0, weight)
+        rec.confirmed += 1
+        self._sample(rec, now)
+
+    def contradicted(self, peer_id: str, now: float, weight: float = 1.0) -> None:
+        rec = self.record(peer_id, now)
+        rec.bad += max(0.0, weight)
+        rec.contradicted += 1
+        self._sample(rec, now)
+
+    def fault(self, peer_id: str, now: float, count: int = 1) -> None:
+        rec = self.record(peer_id, now)
+        rec.bad += self.params.fault_weight * count
+        rec.faults += count
+        self._sample(rec, now)
+
+    def reported(self, peer_id: str, now: float) -> None:
+        self.record(peer_id, now).reports += 1
+
+    def _sample(self, rec: PeerRecord, now: float) -> None:
+        rec.history.append((now, self.reputation(rec.peer_id, now)))
+        if len(rec.history) > self.params.history:
+            del rec.history[0]
+
+    # -- views ------------------------------------------------------------------------------
+
+    def _prior(self, rec: PeerRecord | None, peer_id: str) -> tuple[float, float]:
+        pre = rec.pretrusted if rec is not None else peer_id in self.pretrusted
+        good = self.params.pretrusted_prior_good if pre else self.params.prior_good
+        return good, self.params.prior_bad
+
+    def reputation(self, peer_id: str, now: float) -> float:
+        rec = self.peers.get(peer_id)
+        pg, pb = self._prior(rec, peer_id)
+        if rec is None:
+            return pg / (pg + pb)
+        self._decay(rec, now)
+        return (rec.good + pg) / (rec.good + rec.bad + pg + pb)
+
+    def certainty(self, peer_id: str, now: float) -> float:
+        rec = self.peers.get(peer_id)
+        if rec is None:
+            n = 0.0
+        else:
+            self._decay(rec, now)
+            n = rec.good + rec.bad
+        if (rec is not None and rec.pretrusted) or (rec is None and peer_id in self.pretrusted):
+            n += self.params.pretrusted_prior_good
+        return n / (n + self.params.certainty_k)
+
+    def weight(self, peer_id: str, now: float) -> float:
+        """Influence of this peer's reports: reputation x certainty, in [0, 1)."""
+        return self.reputation(peer_id, now) * self.certainty(peer_id, now)
