@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import queue
 import resource
 import signal
 import sys
@@ -246,6 +247,7 @@ def analyze(
     stop: threading.Event | None = None,
     on_finding: Callable[[Evidence | Alert], None] | None = None,
     overwrite: bool = False,
+    inject: queue.Queue[Evidence] | None = None,
 ) -> AnalysisResult:
     """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
 
@@ -319,7 +321,14 @@ def analyze(
         else:
             assert follower is not None
             records = _follow_loop(
-                follower, pipeline, sink, skips, config=config, max_idle=max_idle, stop=stop
+                follower,
+                pipeline,
+                sink,
+                skips,
+                config=config,
+                max_idle=max_idle,
+                stop=stop,
+                inject=inject,
             )
         sink(pipeline.finish())
     except KeyboardInterrupt:
@@ -395,8 +404,12 @@ def _follow_loop(
     config: Config,
     max_idle: float | None,
     stop: threading.Event,
+    inject: queue.Queue[Evidence] | None = None,
 ) -> int:
     """Feed what the follower reads until stopped or idle; returns records analysed.
+
+    `inject` carries evidence from outside the detectors (peer consensus); it goes
+    through the same decision step (allowlist, accumulator) as local evidence.
 
     Live input is checked against the wall clock (this runner's, never the
     pipeline's): a record more than `inputs.max_future_seconds` ahead of
@@ -407,6 +420,13 @@ def _follow_loop(
     poll = config.inputs.follow_poll_seconds
     max_future = config.inputs.max_future_seconds
     while not stop.is_set():
+        while inject is not None:
+            try:
+                ev = inject.get_nowait()
+            except queue.Empty:
+                break
+            sink(pipeline.ingest(ev))
+            sink.flush()
         batch = follower.poll()
         if batch:
             idle_since = time.monotonic()

@@ -113,6 +113,18 @@ class P2PConfig(_Section):
     share: ShareConfig = ShareConfig()
 
 
+class TrustConfig(_Section):
+    pretrusted: list[str] = Field(
+        default_factory=list, description="peer IDs given a stronger prior (not a frozen trust)"
+    )
+    min_reporters: int = Field(3, ge=1, description="trusted reporters needed to act on peers")
+    min_weight: float = Field(0.3, ge=0, le=1, description="weight that makes a reporter trusted")
+    min_support: float = Field(1.2, ge=0, description="total weight of malicious reports needed")
+    certainty_k: float = Field(5.0, gt=0, description="evidence for certainty 0.5")
+    half_life_days: float = Field(7.0, gt=0, description="decay of reputation evidence")
+    act: bool = Field(True, description="turn a blocking network opinion into evidence")
+
+
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7710, ge=0, le=65535)
@@ -126,6 +138,7 @@ class Config(_Section):
     inputs: InputsConfig = InputsConfig()
     outputs: OutputsConfig = OutputsConfig()
     p2p: P2PConfig = P2PConfig()
+    trust: TrustConfig = TrustConfig()
     api: ApiConfig = ApiConfig()
     store: str | None = Field(
         None, description="sqlite path or redis://… URL; default: <outdir>/starling.db"

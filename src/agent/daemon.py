@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -35,6 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.analyze import analyze
 from agent.api.app import ApiContext, build_app
 from agent.config import Config
@@ -42,7 +44,7 @@ from agent.identity import load_api_token, load_identity
 from agent.peering import LocalOpinion, PeerService
 from agent.store import open_store
 from agent.store.base import Store
-from detection.model import ThreatLevel
+from detection.model import Evidence, ThreatLevel
 
 __all__ = ["run_agent"]
 
@@ -77,6 +79,34 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _protected(config: Config) -> Any:
+    """Allowlisted addresses: never acted on from peer reports alone."""
+    if not config.allowlist.enabled:
+        return lambda ip: False
+    data = bundled_data_dir()
+    allowlist, _ = load_allowlist(
+        config.allowlist.file or data / "allowlist.conf",
+        config.allowlist.organizations_dir or data / "organizations_info",
+    )
+
+    def protected(ip: str) -> bool:
+        return bool(
+            allowlist.match_ip(ip, "src", "alerts") or allowlist.match_ip(ip, "dst", "alerts")
+        )
+
+    return protected
+
+
+def _enqueue(inject: queue.Queue[Evidence], peering: PeerService) -> Any:
+    def put(evidence: Evidence) -> None:
+        try:
+            inject.put_nowait(evidence)
+        except queue.Full:
+            peering.counts["consensus_evidence_dropped"] += 1
+
+    return put
+
+
 def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     _setup_logging()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -90,6 +120,8 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     peering: PeerService | None = None
     stop = threading.Event()
     detector: threading.Thread | None = None
+    # Peer consensus evidence enters the detection loop here (bounded; drops counted).
+    inject: queue.Queue[Evidence] = queue.Queue(maxsize=10_000)
     try:
         if config.p2p.enabled:
             peering = PeerService(
@@ -98,12 +130,17 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
                 node_store,
                 version=f"starling {version}",
                 local_opinion=_local_opinion(api_store),
+                trust=config.trust,
+                is_protected=_protected(config),
+                window_seconds=config.profiles.window_seconds,
             )
+            if zeek_dir is not None:
+                peering.on_evidence = _enqueue(inject, peering)
             peering.start()
         if zeek_dir is not None:
             detector = threading.Thread(
                 target=_detect,
-                args=(zeek_dir, config, data_dir, stop, peering),
+                args=(zeek_dir, config, data_dir, stop, peering, inject),
                 name="detection",
                 daemon=True,
             )
@@ -121,12 +158,13 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     return 0
 
 
-def _detect(
+def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
     zeek_dir: Path,
     config: Config,
     data_dir: Path,
     stop: threading.Event,
     peering: PeerService | None,
+    inject: queue.Queue[Evidence],
 ) -> None:
     outdir = data_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -137,6 +175,7 @@ def _detect(
             follow=True,
             stop=stop,
             on_finding=peering.share if peering is not None else None,
+            inject=inject,
         )
     except Exception:
         log.exception("detection loop stopped")

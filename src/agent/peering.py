@@ -9,8 +9,19 @@ asyncio thread (`ask`, `peers_view`, `stats`). The sans-IO `Inbox` and
 while calling into the node (which would deadlock against its thread).
 
 Incoming IoC reports are verified, stored with their envelope and kept as
-`VerifiedReport` values; acting on them (trust weighting, decisions) is the
-trust layer's job (issue 4). Until then they are recorded and shown by the API.
+`VerifiedReport` values, then weighed by the trust layer:
+
+* every report feeds the reporter's reputation: confirmed when our own
+  detectors flag (or already flagged) the same attacker, contradicted when the
+  indicator is one we know to be benign (allowlisted), faulted when a peer
+  breaks the protocol;
+* the network opinion about the indicator (`trust.aggregate`) is recomputed;
+  when it says block, it becomes one `peer_consensus` evidence that goes
+  through the same decision step as local evidence (the pipeline's allowlist
+  and accumulator), never straight to a block;
+* evidence that came from peers is never re-shared and never confirms anyone.
+
+Reputations are saved in the store (meta key "reputations") and loaded at start.
 """
 
 from __future__ import annotations
@@ -25,10 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import P2PConfig
+import orjson
+
+from agent.config import P2PConfig, TrustConfig
 from agent.sharing import Sharer, refusal_reason
 from agent.store.base import Store
-from detection.model import Alert, Evidence
+from detection.model import Alert, Evidence, ThreatLevel
 from p2p.errors import RemoteProtocolError
 from p2p.gossip import GossipLimits, Inbox, Outbox
 from p2p.node import NodeConfig, P2PError, P2PNode
@@ -42,10 +55,15 @@ from p2p.wire import (
     Retraction,
     decode,
 )
+from trust.aggregate import AggregationParams, NetworkOpinion, PeerClaim, aggregate
+from trust.reputation import PeerRecord, ReputationBook, ReputationParams
 
 __all__ = ["LocalOpinion", "PeerService"]
 
 log = logging.getLogger(__name__)
+
+# Refusals that are a peer's fault (not clock skew, not a newer protocol version).
+_FAULTS = frozenset({"bad_signature", "malformed", "replayed", "rate_limited", "oversized"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,9 @@ class PeerService:
         *,
         version: str,
         local_opinion: Callable[[str], LocalOpinion],
+        trust: TrustConfig | None = None,
+        is_protected: Callable[[str], bool] = lambda ip: False,
+        window_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -116,6 +137,24 @@ class PeerService:
         self.counts: Counter[str] = Counter()
         self.hellos: dict[str, Hello] = {}
         self.retractions: Counter[str] = Counter()
+        trust = trust or TrustConfig()
+        self.trust = trust
+        self.is_protected = is_protected
+        self.window_seconds = window_seconds
+        self.book = ReputationBook(
+            ReputationParams(certainty_k=trust.certainty_k, half_life=trust.half_life_days * 86400),
+            pretrusted=frozenset(trust.pretrusted),
+        )
+        self.aggregation = AggregationParams(
+            min_reporters=trust.min_reporters,
+            min_weight=trust.min_weight,
+            min_support=trust.min_support,
+        )
+        self.on_evidence: Callable[[Evidence], None] | None = None
+        self._judged: set[tuple[str, str]] = set()
+        self._raised: dict[str, float] = {}
+        self._last_persist = 0.0
+        self._load_reputations()
 
     @property
     def peer_id(self) -> str:
@@ -127,12 +166,23 @@ class PeerService:
 
     def stop(self) -> None:
         self.node.stop()
+        self._maybe_persist(self.clock(), force=True)
 
     # -- outgoing ----------------------------------------------------------------------------
 
     def share(self, finding: Evidence | Alert) -> IocReport | None:
-        """Called by the pipeline for every local finding; shares what policy allows."""
+        """Called by the pipeline for every finding; shares what policy allows.
+
+        Findings derived from peers are neither re-shared nor used as confirmation.
+        """
+        if finding.source.startswith("peer:") or (
+            isinstance(finding, Alert)
+            and all(t == "peer_consensus" for t in finding.evidence_types)
+        ):
+            return None
         now = self.clock()
+        if isinstance(finding, Evidence) and finding.counts_for_profile:
+            self._confirm_reporters(finding.attacker, now)
         with self._lock:
             report = self.sharer.consider(finding, now)
         if report is not None:
@@ -162,6 +212,8 @@ class PeerService:
                 env = self.inbox.receive(data, relay=publisher, now=now)
             except RemoteProtocolError as exc:
                 log.info("dropped gossip from %s: %s (%s)", publisher, exc.reason, exc)
+                if exc.reason in _FAULTS:
+                    self.book.fault(publisher, now)
                 return False
             if env.sender_id == self.peer_id:
                 return True  # our own message coming back through validation
@@ -177,9 +229,140 @@ class PeerService:
             else:
                 self.inbox.charge(publisher, "wrong_channel")
                 return False
+        # The inbox's replay memory lives in RAM; the store is the durable guard: a
+        # report already stored (e.g. re-gossiped to us after a restart) is not
+        # weighed twice.
+        known = self.store.reports(value=report.value, sender=report.sender, limit=1000)
+        if any(r.message_id == report.message_id for r in known):
+            self.counts["reports_already_known"] += 1
+            return True
         self.store.add_reports([report])
         self.counts["reports_received"] += 1
+        self._weigh(report, now)
         return True
+
+    # -- trust ----------------------------------------------------------------------------
+
+    def _judge(self, peer: str, ip: str, now: float, *, confirm: bool) -> None:
+        with self._lock:
+            if (peer, ip) in self._judged:
+                return
+            self._judged.add((peer, ip))
+            if confirm:
+                self.book.confirmed(peer, now)
+            else:
+                self.book.contradicted(peer, now)
+        self.counts["confirmations" if confirm else "contradictions"] += 1
+
+    def _confirm_reporters(self, ip: str, now: float) -> None:
+        for r in self.store.reports(value=ip, limit=1000):
+            if r.sender != self.peer_id and r.signed_at <= now:
+                self._judge(r.sender, ip, now, confirm=True)
+
+    def _weigh(self, report: VerifiedReport, now: float) -> None:
+        ip, peer = report.value, report.sender
+        with self._lock:
+            self.book.reported(peer, now)
+        if self.is_protected(ip):
+            self._judge(peer, ip, now, confirm=False)
+        elif any(e.attacker == ip for e in self.store.evidence(ip=ip, source="local:", limit=100)):
+            self._judge(peer, ip, now, confirm=True)
+        opinion = self.opinion(ip, now)
+        if opinion.block and self.trust.act:
+            self._raise(opinion, now)
+        self._maybe_persist(now)
+
+    def opinion(self, ip: str, now: float | None = None) -> NetworkOpinion:
+        """The network opinion about `ip` from unexpired peer reports, explained."""
+        now = self.clock() if now is None else now
+        claims = [
+            PeerClaim(r.sender, r.score, r.confidence, r.signed_at)
+            for r in self.store.reports(value=ip, limit=1000)
+            if not r.expired(now) and r.sender != self.peer_id
+        ]
+        with self._lock:
+            return aggregate(
+                ip, claims, self.book, now, self.aggregation, protected=self.is_protected(ip)
+            )
+
+    def _raise(self, opinion: NetworkOpinion, now: float) -> None:
+        last = self._raised.get(opinion.indicator)
+        if last is not None and now - last < self.window_seconds:
+            return  # one consensus evidence per indicator and window
+        self._raised[opinion.indicator] = now
+        top = max(opinion.contributions, key=lambda c: c.weight)
+        reporters = ", ".join(
+            f"{c.reporter[-8:]} (w={c.weight:.2f})"
+            for c in sorted(opinion.contributions, key=lambda c: -c.weight)[:5]
+        )
+        evidence = Evidence(
+            type="peer_consensus",
+            attacker=opinion.indicator,
+            victim=None,
+            threat_level=ThreatLevel.HIGH if opinion.score >= 0.8 else ThreatLevel.MEDIUM,
+            confidence=opinion.confidence,
+            ts=now,
+            timewindow=int(now // self.window_seconds),
+            description=(
+                f"Network opinion on {opinion.indicator}: {opinion.trusted_reporters} trusted "
+                f"peers, score {opinion.score:.2f}, support {opinion.support:.2f} ({reporters})"
+            ),
+            source=f"peer:{top.reporter}",
+            count=opinion.trusted_reporters,
+        )
+        self.counts["consensus_evidence"] += 1
+        if self.on_evidence is not None:
+            self.on_evidence(evidence)
+        else:
+            self.store.add_evidence([evidence])
+
+    def reputation_view(self, peer: str, now: float | None = None) -> dict[str, Any]:
+        now = self.clock() if now is None else now
+        with self._lock:
+            rec = self.book.peers.get(peer)
+            return {
+                "reputation": round(self.book.reputation(peer, now), 4),
+                "certainty": round(self.book.certainty(peer, now), 4),
+                "weight": round(self.book.weight(peer, now), 4),
+                "pretrusted": peer in self.book.pretrusted,
+                "reports": rec.reports if rec else 0,
+                "confirmed": rec.confirmed if rec else 0,
+                "contradicted": rec.contradicted if rec else 0,
+                "faults": rec.faults if rec else 0,
+                "history": [(round(t, 3), round(r, 4)) for t, r in rec.history] if rec else [],
+            }
+
+    def _maybe_persist(self, now: float, force: bool = False) -> None:
+        if not force and now - self._last_persist < 30.0:
+            return
+        self._last_persist = now
+        with self._lock:
+            data = {
+                pid: [r.good, r.bad, r.updated, r.confirmed, r.contradicted, r.faults, r.reports]
+                for pid, r in self.book.peers.items()
+            }
+        self.store.set_meta("reputations", orjson.dumps(data).decode())
+
+    def _load_reputations(self) -> None:
+        raw = self.store.get_meta("reputations")
+        if not raw:
+            return
+        try:
+            data = orjson.loads(raw)
+            for pid, (good, bad, updated, conf, contra, faults, reports) in data.items():
+                self.book.peers[pid] = PeerRecord(
+                    pid,
+                    good,
+                    bad,
+                    updated,
+                    pid in self.book.pretrusted,
+                    conf,
+                    contra,
+                    faults,
+                    reports,
+                )
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            log.warning("ignoring unreadable saved reputations: %s", exc)
 
     # -- opinions --------------------------------------------------------------------------
 
@@ -269,6 +452,7 @@ class PeerService:
                     "agent": hellos.get(pid),
                     "messages_accepted": received.get(pid, 0),
                     "dropped": penalties.get(pid, {}),
+                    "trust": self.reputation_view(pid),
                 }
             )
         return {

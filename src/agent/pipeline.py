@@ -167,6 +167,11 @@ class Pipeline:
                 out = self._evidence(found, out)
         return out or _NOTHING
 
+    def ingest(self, evidence: Evidence) -> Sequence[Action]:
+        """Evidence from outside the detectors (the network opinion of peers):
+        the same allowlist, profile and accumulation step as local evidence."""
+        return self._evidence((evidence,), None)
+
     def finish(self) -> list[Action]:
         """End of input: close every open window (a held time jump is confirmed)."""
         out: list[Action] = self._confirm_jump() if self._held else []

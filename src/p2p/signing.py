@@ -11,6 +11,8 @@ Verification raises (`BadSignature`); it never returns a bool.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -34,6 +36,7 @@ def _b58encode(data: bytes) -> str:
     return "1" * pad + "".join(reversed(out))
 
 
+@functools.lru_cache(maxsize=65536)
 def peer_id_from_public_key(public_key: bytes) -> str:
     if len(public_key) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")

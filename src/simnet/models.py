@@ -78,11 +78,17 @@ class StarlingModel(_Claims):
 
     def should_block(self, indicator: str, now: float, protected: bool) -> bool:
         claims = self.claims.get(indicator)
-        if not claims:
+        p = self.params
+        if not claims or protected or len(claims) < p.min_reporters:
             return False
-        return aggregate(
-            indicator, claims.values(), self.book, now, self.params, protected=protected
-        ).block
+        trusted = sum(
+            1
+            for c in claims.values()
+            if c.score >= p.malicious_score and self.book.weight(c.reporter, now) >= p.min_weight
+        )
+        if trusted < p.min_reporters:
+            return False  # the full opinion would say the same, at more cost
+        return aggregate(indicator, claims.values(), self.book, now, p, protected=protected).block
 
     def reputation(self, peer: str, now: float) -> float:
         return self.book.reputation(peer, now)

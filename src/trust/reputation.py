@@ -68,6 +68,11 @@ class ReputationBook:
         self.params = params or ReputationParams()
         self.pretrusted = pretrusted
         self.peers: dict[str, PeerRecord] = {}
+        # weight() is on every aggregation's path; decay over a minute changes it by
+        # < 1e-4 at the default half-life, so a cached value is reused for that long
+        # and dropped at once when an observation changes the peer's counts.
+        self._weights: dict[str, tuple[float, float]] = {}
+        self.weight_cache_seconds = 60.0
 
     def record(self, peer_id: str, now: float) -> PeerRecord:
         rec = self.peers.get(peer_id)
@@ -111,6 +116,7 @@ class ReputationBook:
         self.record(peer_id, now).reports += 1
 
     def _sample(self, rec: PeerRecord, now: float) -> None:
+        self._weights.pop(rec.peer_id, None)
         rec.history.append((now, self.reputation(rec.peer_id, now)))
         if len(rec.history) > self.params.history:
             del rec.history[0]
@@ -143,4 +149,11 @@ class ReputationBook:
 
     def weight(self, peer_id: str, now: float) -> float:
         """Influence of this peer's reports: reputation x certainty, in [0, 1)."""
-        return self.reputation(peer_id, now) * self.certainty(peer_id, now)
+        cached = self._weights.get(peer_id)
+        if cached is not None and 0.0 <= now - cached[1] < self.weight_cache_seconds:
+            return cached[0]
+        w = self.reputation(peer_id, now) * self.certainty(peer_id, now)
+        if len(self._weights) > 100_000:
+            self._weights.clear()
+        self._weights[peer_id] = (w, now)
+        return w

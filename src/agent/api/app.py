@@ -148,6 +148,25 @@ def build_app(ctx: ApiContext) -> web.Application:
             "peer_reports": [_report_json(r, now) for r in reports],
             "reporters": sorted({r.sender for r in reports}),
         }
+        if ctx.peering is not None:
+            opinion = await asyncio.to_thread(ctx.peering.opinion, ip)
+            body["network_opinion"] = {
+                "score": round(opinion.score, 4),
+                "confidence": round(opinion.confidence, 4),
+                "support": round(opinion.support, 4),
+                "trusted_reporters": opinion.trusted_reporters,
+                "block": opinion.block,
+                "reason": opinion.reason,
+                "contributions": [
+                    {
+                        "reporter": c.reporter,
+                        "score": c.score,
+                        "confidence": c.confidence,
+                        "weight": round(c.weight, 4),
+                    }
+                    for c in opinion.contributions
+                ],
+            }
         if ask and ctx.peering is not None:
             body["peer_opinions"] = await asyncio.to_thread(ctx.peering.ask, ip)
         return web.json_response(body)
