@@ -6,7 +6,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+CAPTURES = Path(__file__).parent / "data" / "captures"
+
+
+@pytest.fixture
+def scan_log() -> Callable[[str], str]:
+    """The Zeek horizontal port-scan capture with its (private) scanner replaced.
+
+    Agents never share private addresses, so mesh tests give the scan a public source.
+    """
+    text = (CAPTURES / "zeek" / "port-scans" / "horizontal" / "conn.log").read_text()
+    return lambda scanner: text.replace("10.0.2.112", scanner)

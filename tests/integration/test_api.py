@@ -5,19 +5,10 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
-CAPTURE = (
-    Path(__file__).parents[1]
-    / "data"
-    / "captures"
-    / "zeek"
-    / "port-scans"
-    / "horizontal"
-    / "conn.log"
-)
 SCANNER = "46.166.151.160"
 
 
-def test_auth_validation_and_peer_opinions(agents, wait_until, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_auth_validation_and_peer_opinions(agents, wait_until, scan_log, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     zeek = tmp_path / "zeek"
     zeek.mkdir()
     seer = agents.start("seer", zeek_dir=zeek)
@@ -47,7 +38,7 @@ def test_auth_validation_and_peer_opinions(agents, wait_until, tmp_path: Path) -
     assert wait_until(
         lambda: any(p["connected"] for p in asker.get("/api/v1/peers")[1]["peers"]), 30
     )
-    (zeek / "conn.log").write_text(CAPTURE.read_text().replace("10.0.2.112", SCANNER))
+    (zeek / "conn.log").write_text(scan_log(SCANNER))
     assert wait_until(lambda: seer.get(f"/api/v1/ip/{SCANNER}")[1]["local"]["evidence"] >= 2, 15)
     status, body = asker.get(f"/api/v1/ip/{SCANNER}?ask=1")
     assert status == 200

@@ -5,23 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-CAPTURE = (
-    Path(__file__).parents[1]
-    / "data"
-    / "captures"
-    / "zeek"
-    / "port-scans"
-    / "horizontal"
-    / "conn.log"
-)
 SCANNER = "46.166.151.160"  # a real scanner address (Argus test3); the capture's own is private
 
 
-def scan_log() -> str:
-    return CAPTURE.read_text().replace("10.0.2.112", SCANNER)
-
-
-def test_five_agents_share_a_scan_within_five_seconds(agents, wait_until, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_five_agents_share_a_scan_within_five_seconds(
+    agents, wait_until, scan_log, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     zeek = tmp_path / "zeek1"
     zeek.mkdir()
     first = agents.start("a1", zeek_dir=zeek)
@@ -39,7 +28,7 @@ def test_five_agents_share_a_scan_within_five_seconds(agents, wait_until, tmp_pa
     assert wait_until(connected, 30), [a.get("/api/v1/peers")[1] for a in chain]
     time.sleep(3)  # a few GossipSub heartbeats for the mesh to form
     start = time.monotonic()
-    (zeek / "conn.log").write_text(scan_log())
+    (zeek / "conn.log").write_text(scan_log(SCANNER))
 
     def everyone_knows() -> bool:
         for a in chain[1:]:

@@ -9,25 +9,12 @@ from pathlib import Path
 
 from agent.identity import load_identity
 
-CAPTURE = (
-    Path(__file__).parents[1]
-    / "data"
-    / "captures"
-    / "zeek"
-    / "port-scans"
-    / "horizontal"
-    / "conn.log"
-)
 SCANNER = "46.166.151.160"
 ALLOWLISTED = "92.205.111.3"  # in the bundled allowlist (an IP-lookup service Slips allowlists)
 
 
-def scan_log() -> str:
-    return CAPTURE.read_text().replace("10.0.2.112", SCANNER)
-
-
 def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(  # type: ignore[no-untyped-def]
-    agents, wait_until, tmp_path: Path
+    agents, wait_until, scan_log, tmp_path: Path
 ) -> None:
     reporters = []
     for i in range(3):
@@ -57,14 +44,14 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
 
     # Two reporters are not enough (three trusted reporters are required).
     for _, zeek in reporters[:2]:
-        (zeek / "conn.log").write_text(scan_log())
+        (zeek / "conn.log").write_text(scan_log(SCANNER))
     assert wait_until(lambda: len(observer.get(f"/api/v1/ip/{SCANNER}")[1]["reporters"]) == 2, 10)
     view = observer.get(f"/api/v1/ip/{SCANNER}")[1]
     assert view["network_opinion"]["block"] is False
     assert "peer_consensus" not in view["local"]["evidence_types"]
 
     # The third trusted reporter tips the opinion; it becomes evidence in the pipeline.
-    (reporters[2][1] / "conn.log").write_text(scan_log())
+    (reporters[2][1] / "conn.log").write_text(scan_log(SCANNER))
 
     def consensus() -> bool:
         v = observer.get(f"/api/v1/ip/{SCANNER}")[1]
@@ -92,7 +79,7 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
     assert view["local"]["evidence"] == 0
 
     # The observer's own detector sees the scanner: the earlier reporters are confirmed.
-    (obs_zeek / "conn.log").write_text(scan_log())
+    (obs_zeek / "conn.log").write_text(scan_log(SCANNER))
 
     def trust_of(agent):  # type: ignore[no-untyped-def]
         return {p["peer_id"]: p["trust"] for p in agent.get("/api/v1/peers")[1]["peers"]}
