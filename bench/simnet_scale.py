@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+from simnet.scenario import Scenario
+from simnet.sim import Simulation
+
 MIXES: dict[str, list[dict[str, object]]] = {
     "no adversaries": [],
     "10% liars": [{"kind": "liar", "fraction": 0.1}],
@@ -27,9 +30,6 @@ MIXES: dict[str, list[dict[str, object]]] = {
 
 
 def run_one(agents: int, duration: float, model: str, seed: int, mix: str) -> dict[str, object]:
-    from simnet.scenario import Scenario
-    from simnet.sim import Simulation
-
     sc = Scenario.model_validate(
         {
             "name": f"scale-{mix}",

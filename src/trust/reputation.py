@@ -6,9 +6,9 @@ Each peer has a Beta-distribution belief about how often its reports are
 right: `good` and `bad` pseudo-counts on top of a prior (`prior_good`,
 `prior_bad`). Every observation moves one of them:
 
-* confirmed  — our own detectors later flag an indicator the peer reported
-  (weighted by how early the report came: an echo of what everybody already
-  said teaches little);
+* confirmed  — our own detectors flag an indicator the peer reported (each
+  observation has weight 1 for now; weighting by how early the report came, so
+  an echo of what everybody already said teaches little, is a planned refinement);
 * contradicted — we have our own view of the indicator and it says benign
   (an allowlisted or canary address, or one we watched long enough);
 * protocol faults — bad signatures, replays, floods (`fault`), weighted heavily.
