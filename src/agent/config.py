@@ -118,7 +118,7 @@ class TrustConfig(_Section):
         default_factory=list, description="peer IDs given a stronger prior (not a frozen trust)"
     )
     min_reporters: int = Field(3, ge=1, description="trusted reporters needed to act on peers")
-    min_weight: float = Field(0.3, ge=0, le=1, description="weight that makes a reporter trusted")
+    min_weight: float = Field(0.28, ge=0, le=1, description="weight that makes a reporter trusted")
     min_support: float = Field(1.2, ge=0, description="total weight of malicious reports needed")
     certainty_k: float = Field(5.0, gt=0, description="evidence for certainty 0.5")
     half_life_days: float = Field(7.0, gt=0, description="decay of reputation evidence")

@@ -244,15 +244,30 @@ class PeerService:
     # -- trust ----------------------------------------------------------------------------
 
     def _judge(self, peer: str, ip: str, now: float, *, confirm: bool) -> None:
-        with self._lock:
-            if (peer, ip) in self._judged:
-                return
-            self._judged.add((peer, ip))
-            if confirm:
+        """Confirm `peer` once per (peer, ip); contradict it once per report of `ip`.
+
+        A contradiction charges every stored report of `ip` by `peer` not yet
+        contradicted (keyed by message_id: re-deliveries never reach here, the
+        inbox and the store filter them), so a peer that repeats a lie about a
+        protected address pays for each repetition.
+        """
+        if confirm:
+            with self._lock:
+                if (peer, ip) in self._judged:
+                    return
+                self._judged.add((peer, ip))
                 self.book.confirmed(peer, now)
-            else:
+            self.counts["confirmations"] += 1
+            return
+        ids = {r.message_id for r in self.store.reports(value=ip, sender=peer, limit=1000)}
+        if not ids:  # no stored report to charge (not a call from _weigh): once per pair
+            ids = {f"{peer}|{ip}"}
+        with self._lock:
+            fresh = {("contradicted", m) for m in ids} - self._judged
+            self._judged |= fresh
+            for _ in fresh:
                 self.book.contradicted(peer, now)
-        self.counts["confirmations" if confirm else "contradictions"] += 1
+        self.counts["contradictions"] += len(fresh)
 
     def _confirm_reporters(self, ip: str, now: float) -> None:
         for r in self.store.reports(value=ip, limit=1000):

@@ -10,11 +10,20 @@ the protocol) and asks it one question: block this indicator on peer evidence?
 * `trust-all` — one report is enough.
 * `k-reporters` — k distinct reporters (k = 3), no reputation.
 * `majority` — reporters must exceed half of the peers heard from so far.
-* `eigentrust` — EigenTrust (Kamvar et al. 2003): normalised local trust
-  c_ij from satisfactory minus unsatisfactory interactions, global trust by
-  power iteration t = (1-a) C^T t + a p with the pre-trusted distribution p
-  (uniform when nobody is pre-trusted); block when the global trust of the
-  reporters sums to at least `threshold`.
+* `eigentrust` — a simplification of EigenTrust (Kamvar et al. 2003).
+  EigenTrust's global trust is the fixed point of t = (1-a) C^T t + a p, a
+  power iteration over the local-trust rows of *every* peer; a simulated
+  agent only has its own row (other peers' rows would need their
+  recommendations, which are not exchanged). With one row, C^T t collapses to
+  that row, so the agent's "global" trust is its normalised local trust c
+  (c_j = max(sat_j, 0) / sum, satisfied minus unsatisfied interactions; c = p
+  when no interaction is positive) mixed with the pre-trust distribution:
+  t_j = (1-a) c_j + a p_j. p is uniform over the pre-trusted peers, or, when
+  nobody is pre-trusted, 1/|view| for *every* peer — the view being the peers
+  this agent has heard from or interacted with — so a peer never heard of
+  gets the same share as a known liar (cold start: while the view is tiny a
+  lone reporter's share is large). Block when the trust of the reporters sums
+  to at least `threshold`.
 * `fides` — a Fides-style model from its published formulas (Slips' trust
   model): service trust as the forgetting-weighted mean satisfaction of a
   peer's reports (alpha 0.8 per interaction), initial trust from pre-trust or
@@ -152,49 +161,64 @@ class EigenTrust(_Claims):
         self.alpha = alpha
         self.threshold = threshold
         self.sat: dict[str, float] = defaultdict(float)
+        self.view: set[str] = set()  # peers heard from or interacted with
         self._global: dict[str, float] | None = None
+        self._unknown = 0.0  # t of a peer outside the view
         # This agent's local row only: peers' rows are not observable without their
-        # recommendations, so global trust is computed from our row plus pre-trust.
+        # recommendations, so "global" trust is our row mixed with pre-trust.
+
+    def _see(self, peer: str) -> None:
+        if peer not in self.view:
+            self.view.add(peer)
+            self._global = None
+
+    def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
+        super().on_report(reporter, indicator, score, now)
+        self._see(reporter)
 
     def on_confirm(self, reporter: str, now: float) -> None:
+        self._see(reporter)
         self.sat[reporter] += 1
         self._global = None
 
     def on_contradict(self, reporter: str, now: float) -> None:
+        self._see(reporter)
         self.sat[reporter] -= 1
         self._global = None
 
     def on_fault(self, reporter: str, now: float) -> None:
+        self._see(reporter)
         self.sat[reporter] -= 3
         self._global = None
 
     def _trust(self) -> dict[str, float]:
+        """t = (1-a) c + a p over this agent's own row (see the module docstring)."""
         if self._global is None:
             local = {p: max(0.0, s) for p, s in self.sat.items()}
             total = sum(local.values())
-            peers = set(local) | set(self.pretrusted)
             if self.pretrusted:
-                pre = {
-                    p: (1.0 / len(self.pretrusted) if p in self.pretrusted else 0.0) for p in peers
-                }
+                n_pre = len(self.pretrusted)
+                pre = {p: (1.0 / n_pre if p in self.pretrusted else 0.0) for p in self.view}
+                pre.update(dict.fromkeys(self.pretrusted, 1.0 / n_pre))
+                p_unknown = 0.0
             else:
-                pre = {p: 1.0 / max(len(peers), 1) for p in peers}
-            c = {p: (local.get(p, 0.0) / total if total > 0 else pre.get(p, 0.0)) for p in peers}
-            t = dict(pre)
-            for _ in range(20):
-                t = {
-                    p: (1 - self.alpha) * c.get(p, 0.0) + self.alpha * pre.get(p, 0.0)
-                    for p in peers
-                }
-            self._global = t
+                p_unknown = 1.0 / max(len(self.view), 1)
+                pre = dict.fromkeys(self.view, p_unknown)
+            c = {p: (local.get(p, 0.0) / total if total > 0 else pre[p]) for p in pre}
+            self._global = {p: (1 - self.alpha) * c[p] + self.alpha * pre[p] for p in pre}
+            c_unknown = 0.0 if total > 0 else p_unknown
+            self._unknown = (1 - self.alpha) * c_unknown + self.alpha * p_unknown
         return self._global
 
+    def _of(self, peer: str) -> float:
+        t = self._trust().get(peer)
+        return self._unknown if t is None else t
+
     def should_block(self, indicator: str, now: float, protected: bool) -> bool:
-        trust = self._trust()
-        return sum(trust.get(r, 0.0) for r in self.reporters(indicator)) >= self.threshold
+        return sum(self._of(r) for r in self.reporters(indicator)) >= self.threshold
 
     def reputation(self, peer: str, now: float) -> float:
-        return self._trust().get(peer, 0.0)
+        return self._of(peer)
 
 
 class Fides(_Claims):

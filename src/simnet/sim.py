@@ -12,10 +12,11 @@ agent believes about its peers is its own instance of the chosen trust model
 (`simnet.models`), fed by the same observations the real agent makes:
 
 * a local detection confirms every peer that reported that indicator earlier
-  (and any that report it later);
+  (and any that report it later) — once per (peer, indicator);
 * seeing an indicator as benign in our own traffic (the canaries everyone
-  uses, the benign addresses this agent talks to) contradicts every peer that
-  reported it;
+  uses, the benign addresses this agent talks to) contradicts every report of
+  it, earlier or later — once per accepted report, so a peer that repeats a
+  lie is contradicted each time (the inbox has already refused re-deliveries);
 * a message refused by the inbox is a protocol fault of its relay.
 
 The fabric delivers each broadcast to every other online agent after an
@@ -80,8 +81,9 @@ class SimAgent:
     online: bool = True
     detected: set[str] = field(default_factory=set)
     benign_seen: set[str] = field(default_factory=set)
-    pending: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    judged: set[tuple[str, str]] = field(default_factory=set)
+    # ip -> reporter of each accepted, not yet judged report (one entry per report)
+    pending: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    confirmed: set[tuple[str, str]] = field(default_factory=set)  # (peer, ip) confirmed
     blocked: dict[str, tuple[float, str]] = field(default_factory=dict)
     peer_blocked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     captured: list[bytes] = field(default_factory=list)
@@ -237,7 +239,7 @@ class Simulation:
         ):
             camp.first_detection = self.now
         self._block(a, ip, "local")
-        for p in a.pending.pop(ip, ()):
+        for p in dict.fromkeys(a.pending.pop(ip, ())):
             self._judge(a, p, ip, confirm=True)
         self._publish(a, a.identity, a.outbox, ip, 0.8)
 
@@ -254,10 +256,15 @@ class Simulation:
             self._lift(a, ip)
 
     def _judge(self, a: SimAgent, peer: str, ip: str, *, confirm: bool) -> None:
-        if (peer, ip) in a.judged:
-            return
-        a.judged.add((peer, ip))
+        """Confirmations count once per (peer, ip); contradictions once per report.
+
+        Every call with `confirm=False` stands for one accepted report (judged on
+        arrival, or popped from `pending`), so each contradicted report counts.
+        """
         if confirm:
+            if (peer, ip) in a.confirmed:
+                return
+            a.confirmed.add((peer, ip))
             a.model.on_confirm(peer, self.now)
         else:
             a.model.on_contradict(peer, self.now)
@@ -324,10 +331,10 @@ class Simulation:
             self._judge(b, peer, ip, confirm=False)
             return
         else:
-            b.pending[ip].add(peer)
+            b.pending[ip].append(peer)
         if ip not in b.blocked and b.model.should_block(ip, self.now, ip in b.benign_seen):
             self._block(b, ip, "peers")
-            for p in [peer, *b.pending.get(ip, ())]:
+            for p in {peer, *b.pending.get(ip, ())}:
                 b.peer_blocked[p].add(ip)
 
     # -- adversaries --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ __all__ = ["AggregationParams", "Contribution", "NetworkOpinion", "PeerClaim", "
 @dataclass(frozen=True, slots=True)
 class AggregationParams:
     min_reporters: int = 3
-    min_weight: float = 0.3
+    min_weight: float = 0.28
     min_support: float = 1.2
     malicious_score: float = 0.5
 

@@ -4,9 +4,19 @@ from pathlib import Path
 
 import pytest
 
+from p2p.wire import IocReport
 from simnet.metrics import auc, percentile
-from simnet.scenario import Adversary, Campaigns, Scenario, ScenarioError, load_scenario
-from simnet.sim import Simulation
+from simnet.models import EigenTrust, StarlingModel
+from simnet.scenario import (
+    Adversary,
+    Campaigns,
+    Detector,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
+from simnet.sim import SimAgent, Simulation
+from trust.reputation import ReputationBook
 
 SMALL = {
     "agents": 20,
@@ -91,3 +101,72 @@ def test_scenario_files_validate(tmp_path: Path) -> None:
     bad.write_text("agents: 10\nadversaries: [{kind: gremlin, fraction: 0.1}]\nmodle: x\n")
     with pytest.raises(ScenarioError, match="modle: unknown key"):
         load_scenario(bad)
+
+
+# -- judging: every contradicted report counts, confirmations once per (peer, ip) -----------
+
+
+def _pair(model: str = "starling") -> tuple[Simulation, SimAgent, SimAgent]:
+    sc = Scenario(agents=2, seed=1, model=model, detector=Detector(fpr=0.0))
+    sim = Simulation(sc)
+    honest, other = sim.agents
+    honest.kind, other.kind = "honest", "liar"
+    return sim, honest, other
+
+
+def _lie(sim: Simulation, observer: SimAgent, liar: SimAgent, ip: str) -> None:
+    data = liar.outbox.seal(IocReport("ip", ip, 1.0, 0.9, ("simnet",), 0, 3600), sim.now)
+    sim._deliver(observer, liar.identity.peer_id, data)
+
+
+def _book(a: SimAgent) -> ReputationBook:
+    assert isinstance(a.model, StarlingModel)
+    return a.model.book
+
+
+def test_a_liar_repeating_the_same_lie_is_contradicted_every_time() -> None:
+    sim, obs, liar = _pair()
+    canary = sim.canaries[0]
+    sim._benign_contact(obs, canary)
+    for k in range(6):
+        sim.now = 60.0 * (k + 1)
+        _lie(sim, obs, liar, canary)
+    assert _book(obs).peers[liar.identity.peer_id].contradicted == 6
+    assert obs.model.reputation(liar.identity.peer_id, sim.now) < 1 / 7
+
+
+def test_pending_lies_are_each_contradicted_but_confirmations_count_once() -> None:
+    sim, obs, liar = _pair()
+    benign, attacker = sim.benign[0], "45.0.0.1"
+    for k in range(3):  # three reports before the observer sees the address as benign
+        sim.now = 10.0 * (k + 1)
+        _lie(sim, obs, liar, benign)
+        _lie(sim, obs, liar, attacker)
+    sim._benign_contact(obs, benign)
+    sim._detect(obs, attacker, None)
+    sim.now = 40.0
+    _lie(sim, obs, liar, attacker)  # a later report of an already confirmed address
+    rec = _book(obs).peers[liar.identity.peer_id]
+    assert rec.contradicted == 3
+    assert rec.confirmed == 1
+
+
+# -- the EigenTrust baseline -----------------------------------------------------------------
+
+
+def test_eigentrust_is_local_row_mixed_with_pretrust_and_unknowns_get_the_uniform_share() -> None:
+    m = EigenTrust(frozenset())
+    for _ in range(3):
+        m.on_confirm("good", 0.0)
+    m.on_confirm("meh", 0.0)
+    m.on_contradict("liar", 0.0)
+    share = 1 / 3  # uniform p over the three peers in the view
+    assert m.reputation("good", 0.0) == pytest.approx(0.85 * 3 / 4 + 0.15 * share)
+    assert m.reputation("meh", 0.0) == pytest.approx(0.85 * 1 / 4 + 0.15 * share)
+    assert m.reputation("liar", 0.0) == pytest.approx(0.15 * share)
+    # a peer never heard of gets the same share of p as a known liar, not less
+    assert m.reputation("stranger", 0.0) == pytest.approx(m.reputation("liar", 0.0))
+    pre = EigenTrust(frozenset({"org"}))
+    pre.on_contradict("liar", 0.0)
+    assert pre.reputation("stranger", 0.0) == pre.reputation("liar", 0.0) == 0.0
+    assert pre.reputation("org", 0.0) == pytest.approx(1.0)  # c = p when nothing is positive

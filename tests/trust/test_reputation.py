@@ -119,3 +119,26 @@ def test_aggregate_bounds(claims: list[tuple[str, float, float]]) -> None:
         "x", [PeerClaim(p, s, c, 1.0) for p, s, c in claims], book, 50.0, AggregationParams()
     )
     assert 0.0 <= o.score <= 1.0 and 0.0 <= o.confidence <= 0.99 and o.support >= 0.0
+
+
+def test_three_confirmations_spread_in_time_make_a_trusted_reporter() -> None:
+    book = ReputationBook()
+    claims = []
+    for i, peer in enumerate(["a", "b", "c"]):
+        for k in range(3):  # confirmations minutes apart: decay leaves 0.29997, not 0.3
+            book.confirmed(peer, 60.0 * (3 * i + k))
+        claims.append(PeerClaim(peer, 0.9, 1.0, 600.0))
+    assert 0.28 < book.weight("a", 600.0) < 0.3
+    op = aggregate("203.0.113.9", claims, book, 600.0, AggregationParams())
+    assert op.trusted_reporters == 3
+    # they count as trusted; blocking still needs support >= 1.2 (3 x 0.3 = 0.9 is short)
+    assert not op.block and op.reason.startswith("support 0.90")
+    for i, peer in enumerate(["e", "f"]):
+        for k in range(3):
+            book.confirmed(peer, 60.0 * (9 + 3 * i + k))
+        claims.append(PeerClaim(peer, 0.9, 1.0, 900.0))
+    op = aggregate("203.0.113.9", claims, book, 900.0, AggregationParams())
+    assert op.trusted_reporters == 5 and op.block
+    for i in range(2):
+        book.confirmed("d", float(i))
+    assert book.weight("d", 2.0) < AggregationParams().min_weight  # two are not enough
