@@ -34,26 +34,25 @@ class Agent:
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         req = urllib.request.Request(self.api + path)
         req.add_header("Authorization", f"Bearer {self.token if token is None else token}")
-        try:
-            with urllib.request.urlopen(req, timeout=15) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-            exc.close()
-            return exc.code, json.loads(body or b"null")
+        return _send(req)
 
     def post(self, path: str, body: object) -> tuple[int, Any]:
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
         req = urllib.request.Request(self.api + path, data=data, method="POST")
         req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=15) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            exc.close()
-            return exc.code, json.loads(payload or b"null")
+        return _send(req)
+
+
+def _send(req: urllib.request.Request) -> tuple[int, Any]:
+    """(status, decoded JSON body), for error statuses too."""
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        exc.close()
+        return exc.code, json.loads(payload or b"null")
 
 
 def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
