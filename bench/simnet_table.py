@@ -1,12 +1,20 @@
 """simnet table: scenarios x trust models x seeds, as the Markdown of docs/trust.md.
 
 The grid is explicit here, built from `simnet.scenario.Scenario` in code (every
-key not set below takes the Scenario default: 1 simulated hour, 40 campaigns of
-300 s touching 3-30 agents each, 5 canaries, detector TPR 0.9 / FPR 0.001,
-30 ms mean latency, 1 % loss, a lie every 60 s per adversary):
+key not set below takes the Scenario default: 1 simulated hour from a cold
+start, the default campaign mix of `simnet.scenario.DEFAULT_CAMPAIGNS`, 5
+canaries, detector TPR 0.9 / FPR 0.001, 30 ms mean latency, 1 % loss, a lie
+every 60 s per adversary):
 
 * group `n50` — every scenario of SCENARIOS x every model, N = 50;
 * group `n200` — the N200_SCENARIOS rows x every model, N = 200;
+* group `steady` — N = 200, STEADY_SCENARIOS x STEADY_MODELS, 2 simulated
+  hours of which the first is warm-up (recall and time to block count the
+  campaigns of the second hour: agents that have run for an hour, as deployed
+  agents have);
+* group `sparse` — N = 200, colluders 50 %, in the SPARSE world (every
+  campaign slow and narrow: 40 an hour, 300 s, 1.5-15 % of agents), where
+  reputations form far slower;
 * group `fides-cell` — colluders 50 % at N = 50 with 25 % pre-trusted honest
   peers, for starling, eigentrust and fides (the cell in which Fides was
   published to work).
@@ -18,9 +26,6 @@ matters, canary blocks summed) go to stdout and `bench/out/simnet/table.md`.
 
 Extras computed from the finished simulation (not in `simnet.metrics`):
 
-* `within_10s` — of (exposed honest agent, campaign) pairs counted by
-  block_recall, the share blocked no later than 10 s after the campaign's
-  first honest detection (the issue's time-to-block target, as a share);
 * `peer_true_blocks` / `peer_false_blocks` — honest blocks made on peer
   evidence (via "peers") of attacker / benign IPs;
 * `trusted_peers_end` (starling only) — mean number of peers an honest agent
@@ -29,7 +34,7 @@ Extras computed from the finished simulation (not in `simnet.metrics`):
   honest observers' books at t = 20 x lie_interval (every liar has sent exactly
   20 reports then); only for liar / colluder / slanderer mixes.
 
-    python bench/simnet_table.py [--jobs 1] [--seeds 5] [--groups n50,n200,fides-cell]
+    python bench/simnet_table.py [--jobs 1] [--seeds 5] [--groups n50,n200,steady,sparse,fides-cell]
                                  [--scenarios a,b] [--models a,b]
                                  [--n200-scenarios a,b] [--n200-models a,b] [--render-only]
 """
@@ -70,6 +75,10 @@ SCENARIOS: dict[str, dict[str, float]] = {
     "replayer-20": {"replayer": 0.2},
 }
 N200_SCENARIOS = ["colluder-50", "liar-30"]
+STEADY_SCENARIOS = ["colluder-50", "selective_liar-30", "traitor-30"]
+STEADY_MODELS = ["starling", "none", "eigentrust", "fides"]
+SPARSE = [{"kind": "generic", "per_hour": 40, "exposed": (0.015, 0.15), "spread": 300}]
+GROUPS = ["n50", "n200", "steady", "sparse", "fides-cell"]
 LIAR_KINDS = {"liar", "colluder", "slanderer"}
 
 METRICS = [
@@ -92,9 +101,9 @@ METRICS = [
 
 
 def _spec(group: str, scenario: str, agents: int, model: str, seed: int,
-          pretrusted: float) -> dict[str, Any]:  # fmt: skip
+          pretrusted: float, **extra: Any) -> dict[str, Any]:  # fmt: skip
     return {"group": group, "scenario": scenario, "agents": agents, "model": model,
-            "seed": seed, "pretrusted_fraction": pretrusted}  # fmt: skip
+            "seed": seed, "pretrusted_fraction": pretrusted, **extra}  # fmt: skip
 
 
 def runs_for(groups: list[str], seeds: int, scen: list[str], models: list[str],
@@ -104,6 +113,19 @@ def runs_for(groups: list[str], seeds: int, scen: list[str], models: list[str],
     if "n200" in groups:
         for name in n200_scen:
             runs += [_spec("n200", name, 200, m, s, 0.0) for m in n200_models for s in seed_list]
+    if "steady" in groups:
+        for name in STEADY_SCENARIOS:
+            runs += [
+                _spec("steady", name, 200, m, s, 0.0, duration=7200.0, warmup=3600.0)
+                for m in STEADY_MODELS
+                for s in seed_list
+            ]
+    if "sparse" in groups:
+        runs += [
+            _spec("sparse", "colluder-50", 200, m, s, 0.0, world="sparse")
+            for m in STEADY_MODELS
+            for s in seed_list
+        ]
     if "fides-cell" in groups:
         for m in ["starling", "eigentrust", "fides"]:
             runs += [_spec("fides-cell", "colluder-50", 50, m, s, 0.25) for s in seed_list]
@@ -124,18 +146,6 @@ def _code_digest() -> str:
 
 
 def _extras(sim: Any) -> dict[str, Any]:
-    first_block: dict[tuple[int, str], float] = {}
-    for t, i, ip, _, _ in sim.block_log:
-        first_block.setdefault((i, ip), t)
-    fast = total = 0
-    for camp in sim.campaigns:
-        exposed = [i for i in camp.exposures if sim.agents[i].honest]
-        if len(exposed) < 3 or camp.first_detection is None:
-            continue
-        for i in exposed:
-            total += 1
-            t = first_block.get((i, camp.ip))
-            fast += t is not None and t - camp.first_detection <= 10.0
     kinds = {a.kind for a in sim.agents if not a.honest}
     rep20 = None
     if kinds and kinds <= LIAR_KINDS:
@@ -161,7 +171,6 @@ def _extras(sim: Any) -> dict[str, Any]:
         ]
         trusted = round(sum(held) / len(held), 2)
     return {
-        "within_10s": round(fast / total, 4) if total else None,
         "liar_rep_at_20": rep20,
         "peer_true_blocks": peer_true,
         "peer_false_blocks": peer_false,
@@ -180,6 +189,9 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
             "adversaries": [
                 {"kind": k, "fraction": f} for k, f in SCENARIOS[spec["scenario"]].items()
             ],
+            "duration": spec.get("duration", 3600.0),
+            "warmup": spec.get("warmup", 0.0),
+            **({"campaigns": SPARSE} if spec.get("world") == "sparse" else {}),
         }
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -248,7 +260,7 @@ def render(rows: list[dict[str, Any]]) -> str:
     keyset = sorted(
         {(r["group"], r["agents"], r["pretrusted_fraction"], r["scenario"]) for r in rows},
         key=lambda k: (
-            ["n50", "n200", "fides-cell"].index(k[0]),
+            GROUPS.index(k[0]),
             list(SCENARIOS).index(k[3]),
         ),
     )
@@ -262,7 +274,8 @@ def render(rows: list[dict[str, Any]]) -> str:
         seeds = sorted({r["seed"] for r in sel})
         mix = ", ".join(f"{int(f * 100)} % {k}" for k, f in SCENARIOS[scen].items()) or "none"
         pre_s = f", {int(pre * 100)} % pre-trusted" if pre else ", no pre-trust"
-        out.append(f"#### {scen} — N = {n}{pre_s}; adversaries: {mix}; seeds {seeds}\n")
+        label = {"steady": " [steady state: 2nd hour]", "sparse": " [sparse world]"}.get(group, "")
+        out.append(f"#### {scen}{label} — N = {n}{pre_s}; adversaries: {mix}; seeds {seeds}\n")
         out.append(header)
         out.append(sep)
         models = [m for m in MODELS if any(r["model"] == m for r in sel)]
@@ -276,7 +289,7 @@ def render(rows: list[dict[str, Any]]) -> str:
 def render_summary(rows: list[dict[str, Any]]) -> str:
     """Scenario x model matrix per group: mean precision / mean recall, canary blocks."""
     out: list[str] = []
-    for group in ["n50", "n200", "fides-cell"]:
+    for group in GROUPS:
         sel = [r for r in rows if r["group"] == group]
         if not sel:
             continue
@@ -318,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 1..N per cell (default 5)")
-    ap.add_argument("--groups", default="n50,n200,fides-cell")
+    ap.add_argument("--groups", default=",".join(GROUPS))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--n200-scenarios", default=",".join(N200_SCENARIOS))

@@ -4,9 +4,12 @@
   real attackers; canary blocks — honest blocks of canary IPs;
 * block recall — of (exposed honest agent, campaign) pairs for campaigns seen
   by >= 3 honest agents, the share where the agent blocked the attacker by the
-  end; network recall — the same over all honest agents (proactive blocks);
+  campaign's end (start + spread, plus the detector delay); network
+  recall — the same over all honest agents (proactive blocks);
 * time to block — per exposed honest agent, block time minus the campaign's
-  first honest detection (p50/p90/p99; never-blocked counts as infinite);
+  first honest detection (p50/p90/p99; never-blocked counts as infinite), and
+  `within_10s`, the share of those agents blocked no later than 10 s after it;
+  `by_campaign_kind` breaks recall and time to block down per campaign kind;
 * time to lift a false block; reputation separation (ROC AUC of honest vs
   malicious identities in honest agents' books); traitor detection delay;
   messages per IoC per agent; and Fides' `tdp`-style figure: the share of
@@ -72,17 +75,26 @@ def compute(sim: Simulation) -> dict[str, Any]:
     ttb: list[float] = []
     net_hit = net_total = 0
     correct = decisions = 0
+    by_kind: dict[str, tuple[list[float], list[float]]] = {}
     for camp in sim.campaigns:
-        exposed = [i for i in camp.exposures if sim.agents[i].honest]
+        if camp.start < sim.s.warmup:
+            continue
+        # Exposures too late for the detector to act before the run ends are not counted.
+        horizon = sim.s.duration - sim.s.detector.delay
+        exposed = [i for i, t in camp.exposures.items() if sim.agents[i].honest and t <= horizon]
         if len(exposed) < 3 or camp.first_detection is None:
             continue
-        end = camp.start + sim.s.campaigns.duration
+        end = camp.end + sim.s.detector.delay
+        kind_hits = by_kind.setdefault(camp.kind, ([], []))
         for i in exposed:
             total += 1
             t = first_block.get((i, camp.ip))
-            if t is not None and t <= end:
-                hit += 1
-            ttb.append(t - camp.first_detection if t is not None else math.inf)
+            ok = t is not None and t <= end
+            hit += ok
+            delay = t - camp.first_detection if t is not None else math.inf
+            ttb.append(delay)
+            kind_hits[0].append(float(ok))
+            kind_hits[1].append(delay)
         for a in honest:
             net_total += 1
             net_hit += (a.index, camp.ip) in first_block
@@ -118,6 +130,7 @@ def compute(sim: Simulation) -> dict[str, Any]:
         "time_to_block_p50": _r(percentile(ttb, 0.5), 3),
         "time_to_block_p90": _r(percentile(ttb, 0.9), 3),
         "time_to_block_p99": _r(percentile(ttb, 0.99), 3),
+        "within_10s": _r(sum(d <= 10.0 for d in ttb) / len(ttb)) if ttb else None,
         "time_to_lift_false_block_p50": _r(percentile(sim.lifts, 0.5), 3),
         "reputation_auc": _r(auc(pos, neg)),
         "liar_reputation": _r(liar_rep),
@@ -126,6 +139,17 @@ def compute(sim: Simulation) -> dict[str, Any]:
         ),
         "messages_per_ioc": _r(sim.deliveries / max(sim.published_iocs, 1) / n, 3),
         "tdp": _r(correct / decisions) if decisions else None,
+        "by_campaign_kind": {
+            kind: {
+                "pairs": len(oks),
+                "block_recall": _r(sum(oks) / len(oks)),
+                "time_to_block_p90": _r(percentile(delays, 0.9), 3),
+                "within_10s": _r(sum(d <= 10.0 for d in delays) / len(delays)),
+            }
+            for kind, (oks, delays) in sorted(by_kind.items())
+            if oks
+        },
         "iocs_published": sim.published_iocs,
         "deliveries": sim.deliveries,
+        "disputes": sim.disputes,
     }

@@ -37,6 +37,7 @@ from collections import defaultdict
 from typing import Protocol
 
 from trust.aggregate import AggregationParams, PeerClaim, aggregate
+from trust.disputes import DisputeLedger
 from trust.reputation import ReputationBook, ReputationParams
 
 __all__ = ["MODELS", "TrustModel", "make_model"]
@@ -71,30 +72,42 @@ class StarlingModel(_Claims):
         super().__init__()
         self.book = ReputationBook(ReputationParams(), pretrusted)
         self.params = params or AggregationParams()
+        self.ledger = DisputeLedger(self.book, self.params)
+        self.claims = self.ledger.claims
+        # Peers at (or within decay's reach of) min_weight, refreshed on each observation
+        # of that peer: a cheap superset filter; `aggregate` then decides exactly.
+        self.trusted: set[str] = set()
+
+    def _refresh(self, peer: str, now: float) -> None:
+        if self.book.weight(peer, now) >= self.params.min_weight * 0.99:
+            self.trusted.add(peer)
+        else:
+            self.trusted.discard(peer)
 
     def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
-        super().on_report(reporter, indicator, score, now)
+        for peer in self.ledger.add(indicator, PeerClaim(reporter, score, 1.0, now), now):
+            self._refresh(peer, now)
         self.book.reported(reporter, now)
 
     def on_confirm(self, reporter: str, now: float) -> None:
         self.book.confirmed(reporter, now)
+        self._refresh(reporter, now)
 
     def on_contradict(self, reporter: str, now: float) -> None:
         self.book.contradicted(reporter, now)
+        self._refresh(reporter, now)
 
     def on_fault(self, reporter: str, now: float) -> None:
         self.book.fault(reporter, now)
+        self._refresh(reporter, now)
 
     def should_block(self, indicator: str, now: float, protected: bool) -> bool:
         claims = self.claims.get(indicator)
         p = self.params
         if not claims or protected or len(claims) < p.min_reporters:
             return False
-        trusted = sum(
-            1
-            for c in claims.values()
-            if c.score >= p.malicious_score and self.book.weight(c.reporter, now) >= p.min_weight
-        )
+        pool = self.trusted
+        trusted = sum(1 for r, c in claims.items() if r in pool and c.score >= p.malicious_score)
         if trusted < p.min_reporters:
             return False  # the full opinion would say the same, at more cost
         return aggregate(indicator, claims.values(), self.book, now, p, protected=protected).block

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario"]
+__all__ = ["DEFAULT_CAMPAIGNS", "CampaignKind", "Scenario", "ScenarioError", "load_scenario"]
 
 AdversaryKind = Literal[
     "liar", "colluder", "selective_liar", "traitor", "slanderer",
@@ -28,11 +28,41 @@ class Adversary(_S):
     fraction: float = Field(ge=0, le=1)
 
 
-class Campaigns(_S):
-    count: int = Field(40, ge=0, description="attack campaigns (scanners, brute-forcers, C&C)")
-    duration: float = Field(300.0, gt=0, description="seconds a campaign lasts")
-    exposed_min: int = Field(3, ge=1, description="agents each campaign touches, at least")
-    exposed_max: int = Field(30, ge=1)
+CampaignKindName = Literal["scanner", "bruteforcer", "cnc", "generic"]
+
+
+class CampaignKind(_S):
+    """One kind of attack campaign: how often one starts, whom it touches, how fast.
+
+    Each campaign is one attacker IP. It touches a uniformly drawn fraction of all
+    agents in `exposed` (at least `min_exposed` agents), each at a uniform time
+    within `spread` seconds of the campaign's start.
+    """
+
+    kind: CampaignKindName = "generic"
+    per_hour: float = Field(ge=0, description="campaigns of this kind started per hour")
+    exposed: tuple[float, float] = Field(description="fraction of agents touched (min, max)")
+    min_exposed: int = Field(3, ge=1, description="agents touched, at least")
+    spread: float = Field(gt=0, description="seconds over which one campaign's exposures fall")
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignKind:
+        lo, hi = self.exposed
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError("exposed must be two fractions 0 <= min <= max <= 1")
+        return self
+
+
+# The default world: an internet-facing fleet. Scanners (Mirai-style bots,
+# mass scanners) sweep most of the fleet within a minute; brute-forcers work
+# through a few hosts for a quarter of an hour; C&C servers are contacted by
+# a handful of infected hosts over half an hour. `docs/trust.md` also measures
+# a sparse world (every campaign slow and narrow) where trust forms far slower.
+DEFAULT_CAMPAIGNS: tuple[CampaignKind, ...] = (
+    CampaignKind(kind="scanner", per_hour=20, exposed=(0.2, 0.8), spread=60),
+    CampaignKind(kind="bruteforcer", per_hour=15, exposed=(0.02, 0.15), spread=900),
+    CampaignKind(kind="cnc", per_hour=5, exposed=(0.01, 0.05), spread=1800),
+)
 
 
 class Detector(_S):
@@ -50,11 +80,17 @@ class Scenario(_S):
     name: str = "scenario"
     agents: int = Field(50, ge=2)
     duration: float = Field(3600.0, gt=0, description="simulated seconds")
+    warmup: float = Field(
+        0.0,
+        ge=0,
+        description="simulated seconds before measurement: campaigns starting earlier are "
+        "not counted for recall and time to block (blocks and canary blocks always are)",
+    )
     seed: int = 1
     model: ModelName = "starling"
     pretrusted_fraction: float = Field(0.0, ge=0, le=1)
     adversaries: list[Adversary] = Field(default_factory=list)
-    campaigns: Campaigns = Campaigns()
+    campaigns: list[CampaignKind] = Field(default_factory=lambda: list(DEFAULT_CAMPAIGNS))
     canaries: int = Field(5, ge=0, description="benign IPs every agent talks to (CDN, DNS)")
     benign_ips: int = Field(500, ge=0, description="pool of other benign IPs")
     benign_contacts: int = Field(20, ge=0, description="benign IPs each honest agent sees")

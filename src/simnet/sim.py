@@ -50,6 +50,9 @@ from simnet.scenario import Scenario
 __all__ = ["SimResult", "Simulation"]
 
 _DECODE_CACHE: dict[bytes, Envelope] = {}
+MALICIOUS = 0.5  # a report scoring below this is a dispute ("benign in my traffic")
+DISPUTE_BACKOFF = 5.0  # seconds: random wait before disputing, so others can suppress us
+DISPUTE_SUPPRESS = 3  # disputes of one indicator heard this hour that make ours redundant
 
 
 def _cached_decode(data: bytes, *, max_bytes: int) -> Envelope:
@@ -67,6 +70,8 @@ class Campaign:
     ip: str
     start: float
     exposures: dict[int, float]  # agent index -> exposure time
+    kind: str
+    end: float
     first_detection: float | None = None
 
 
@@ -87,6 +92,9 @@ class SimAgent:
     blocked: dict[str, tuple[float, str]] = field(default_factory=dict)
     peer_blocked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     captured: list[bytes] = field(default_factory=list)
+    pending_benign: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    disputes_heard: dict[tuple[str, int], int] = field(default_factory=dict)  # (ip, hour)
+    disputed: set[tuple[str, int]] = field(default_factory=set)
     sybils: list[Identity] = field(default_factory=list)
 
     @property
@@ -112,6 +120,7 @@ class Simulation:
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self.deliveries = 0
+        self.disputes = 0
         self.published_iocs = 0
         self.block_log: list[tuple[float, int, str, str, bool]] = []
         self.lifts: list[float] = []
@@ -193,20 +202,28 @@ class Simulation:
                 self.at(
                     self.rng.uniform(0, s.duration), lambda a=a, ip=ip: self._benign_contact(a, ip)
                 )
-        last_start = max(0.0, s.duration - s.campaigns.duration)
-        for c in range(s.campaigns.count):
-            ip = f"45.{(c // 250) % 250}.{c % 250}.{self.rng.randrange(1, 255)}"
-            start = self.rng.uniform(0, last_start)
-            k = self.rng.randint(
-                s.campaigns.exposed_min, max(s.campaigns.exposed_min, s.campaigns.exposed_max)
-            )
-            exposed = self.rng.sample(range(len(self.agents)), min(k, len(self.agents)))
-            camp = Campaign(
-                ip, start, {i: start + self.rng.uniform(0, s.campaigns.duration) for i in exposed}
-            )
-            self.campaigns.append(camp)
-            for i, t in camp.exposures.items():
-                self.at(t, lambda i=i, camp=camp: self._exposure(self.agents[i], camp))
+        n = len(self.agents)
+        serial = itertools.count()
+        for kind in s.campaigns:
+            # Poisson arrivals at kind.per_hour; a campaign starting late may not finish.
+            t = self.rng.expovariate(kind.per_hour / 3600.0) if kind.per_hour > 0 else math.inf
+            while t < s.duration:
+                c = next(serial)
+                ip = f"45.{(c // 250) % 250}.{c % 250}.{self.rng.randrange(1, 255)}"
+                lo, hi = kind.exposed
+                k = max(kind.min_exposed, round(self.rng.uniform(lo, hi) * n))
+                exposed = self.rng.sample(range(n), min(k, n))
+                camp = Campaign(
+                    ip,
+                    t,
+                    {i: t + self.rng.uniform(0, kind.spread) for i in exposed},
+                    kind.kind,
+                    t + kind.spread,
+                )
+                self.campaigns.append(camp)
+                for i, te in camp.exposures.items():
+                    self.at(te, lambda i=i, camp=camp: self._exposure(self.agents[i], camp))
+                t += self.rng.expovariate(kind.per_hour / 3600.0)
         for a in self.agents:
             if not a.honest:
                 self._schedule_adversary(a)
@@ -241,6 +258,8 @@ class Simulation:
         self._block(a, ip, "local")
         for p in dict.fromkeys(a.pending.pop(ip, ())):
             self._judge(a, p, ip, confirm=True)
+        for p in a.pending_benign.pop(ip, ()):
+            self._judge(a, p, ip, confirm=False)  # they said benign; we see an attack
         self._publish(a, a.identity, a.outbox, ip, 0.8)
 
     def _benign_contact(self, a: SimAgent, ip: str) -> None:
@@ -305,7 +324,9 @@ class Simulation:
         for b in self.agents:
             if b is sender or not b.online or rng.random() < loss:
                 continue
-            self.deliveries += 1
+            self.deliveries += 1  # a message on the wire
+            if not (b.honest or b.kind == "replayer"):
+                continue  # other adversaries ignore what they receive: skip the event
             t = self.now + (rng.expovariate(1.0 / mean) if mean > 0 else 0.0)
             self.at(t, lambda b=b: self._deliver(b, relay, data))
 
@@ -325,10 +346,14 @@ class Simulation:
             return
         peer, ip = env.sender_id, body.value
         b.model.on_report(peer, ip, body.score, self.now)
+        if body.score < MALICIOUS:
+            self._on_dispute(b, peer, ip)
+            return
         if ip in b.detected:
             self._judge(b, peer, ip, confirm=True)
         elif ip in b.benign_seen:
             self._judge(b, peer, ip, confirm=False)
+            self._plan_dispute(b, ip)
             return
         else:
             b.pending[ip].append(peer)
@@ -336,6 +361,34 @@ class Simulation:
             self._block(b, ip, "peers")
             for p in {peer, *b.pending.get(ip, ())}:
                 b.peer_blocked[p].add(ip)
+
+    # -- disputes (trust.disputes) ------------------------------------------------------------
+
+    def _on_dispute(self, b: SimAgent, peer: str, ip: str) -> None:
+        hour = int(self.now // 3600)
+        b.disputes_heard[(ip, hour)] = b.disputes_heard.get((ip, hour), 0) + 1
+        if ip in b.detected:
+            self._judge(b, peer, ip, confirm=False)  # our detector says it is malicious
+        else:
+            b.pending_benign[ip].append(peer)
+        peer_block = ip in b.blocked and b.blocked[ip][1] == "peers"
+        if peer_block and not b.model.should_block(ip, self.now, ip in b.benign_seen):
+            self._lift(b, ip)
+
+    def _plan_dispute(self, b: SimAgent, ip: str) -> None:
+        """Dispute a report we know is false, after a random back-off, unless enough
+        others already did this hour (suppression keeps a lie from costing N^2 messages)."""
+        key = (ip, int(self.now // 3600))
+        if key in b.disputed:
+            return
+        b.disputed.add(key)
+        backoff = self.rng.uniform(0, DISPUTE_BACKOFF)
+        self.at(self.now + backoff, lambda: self._dispute(b, ip, key))
+
+    def _dispute(self, b: SimAgent, ip: str, key: tuple[str, int]) -> None:
+        if b.online and b.disputes_heard.get(key, 0) < DISPUTE_SUPPRESS:
+            self.disputes += 1
+            self._publish(b, b.identity, b.outbox, ip, 0.0)
 
     # -- adversaries --------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ class ReputationParams:
     certainty_k: float = 5.0  # evidence needed for certainty 0.5
     half_life: float = 7 * 86400.0  # seconds
     fault_weight: float = 3.0  # one protocol fault counts as this many bad reports
+    contradiction_weight: float = 3.0  # one wrong report costs this many right ones
     history: int = 64  # reputation samples kept per peer for the API
 
 
@@ -102,7 +103,7 @@ class ReputationBook:
 
     def contradicted(self, peer_id: str, now: float, weight: float = 1.0) -> None:
         rec = self.record(peer_id, now)
-        rec.bad += max(0.0, weight)
+        rec.bad += max(0.0, weight) * self.params.contradiction_weight
         rec.contradicted += 1
         self._sample(rec, now)
 

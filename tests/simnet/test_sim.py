@@ -9,7 +9,7 @@ from simnet.metrics import auc, percentile
 from simnet.models import EigenTrust, StarlingModel
 from simnet.scenario import (
     Adversary,
-    Campaigns,
+    CampaignKind,
     Detector,
     Scenario,
     ScenarioError,
@@ -21,7 +21,7 @@ from trust.reputation import ReputationBook
 SMALL = {
     "agents": 20,
     "duration": 1800.0,
-    "campaigns": Campaigns(count=25, exposed_min=3, exposed_max=10),
+    "campaigns": [CampaignKind(kind="generic", per_hour=50, exposed=(0.15, 0.5), spread=300)],
 }
 
 

@@ -1,0 +1,115 @@
+"""Disputes: a trusted peer's first-hand "this is benign" as counter-evidence.
+
+Theory of operation
+-------------------
+Our own view can contradict only the lies about indicators *we* know (our
+allowlist, the canaries, addresses we talk to). A selective liar lies about
+indicators we cannot check, and keeps its reputation (Fides' selective liars
+keep 0.24). But somebody in the mesh usually can check: an honest agent that
+talks to an address every day and sees a report calling it malicious
+contradicts the reporter in its own book and publishes a *dispute* — an
+ordinary signed IoC report with a benign score (`score < malicious_score`).
+
+Every agent treats a dispute as a recommendation, weighted by how good the
+disputer has been for *us*:
+
+* a dispute from a peer whose weight is at least `min_weight` contradicts,
+  in our book, every malicious claim about that indicator, earlier or later,
+  with weight `w(disputer) x factor` (once per disputer, reporter, indicator);
+  a dispute from a peer we have not learned to trust counts for nothing, so
+  colluders and fresh identities cannot slander honest reporters this way;
+* disputes are claims like any other: they enter the weighted median of the
+  network opinion (`trust.aggregate`), so a trusted "benign" pulls it down;
+* a dispute that our own detectors later prove wrong is a contradiction of
+  the disputer (the caller judges it, as for any report), so a peer that
+  disputes true reports loses the weight its disputes carry;
+* a dispute never earns a confirmation: saying "benign" about an address
+  everybody knows is benign costs nothing, so it must not buy reputation.
+
+All methods take `now`; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from trust.aggregate import AggregationParams, PeerClaim
+from trust.reputation import ReputationBook
+
+__all__ = ["DisputeLedger", "DisputeParams"]
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeParams:
+    factor: float = 1.0  # a trusted dispute counts as `factor x weight` contradictions
+    max_indicators: int = 200_000  # memory bound: oldest indicators are forgotten first
+
+
+class DisputeLedger:
+    """The latest claim of every reporter per indicator, and the disputes applied."""
+
+    def __init__(
+        self,
+        book: ReputationBook,
+        aggregation: AggregationParams | None = None,
+        params: DisputeParams | None = None,
+    ) -> None:
+        self.book = book
+        self.aggregation = aggregation or AggregationParams()
+        self.params = params or DisputeParams()
+        self.claims: dict[str, dict[str, PeerClaim]] = {}
+        # per indicator: reporters whose latest claim is benign (disputers) / malicious
+        self._benign: dict[str, set[str]] = defaultdict(set)
+        self._malicious: dict[str, set[str]] = defaultdict(set)
+        self._applied: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        self.indirect_contradictions = 0
+
+    def is_malicious(self, claim: PeerClaim) -> bool:
+        return claim.score >= self.aggregation.malicious_score
+
+    def add(self, indicator: str, claim: PeerClaim, now: float) -> list[str]:
+        """Record a claim (replacing the reporter's earlier one) and apply disputes.
+
+        Returns the reporters this contradicted (their reputation changed)."""
+        per = self.claims.get(indicator)
+        if per is None:
+            if len(self.claims) >= self.params.max_indicators:
+                oldest = next(iter(self.claims))
+                del self.claims[oldest]
+                for index in (self._benign, self._malicious, self._applied):
+                    index.pop(oldest, None)
+            per = self.claims[indicator] = {}
+        per[claim.reporter] = claim
+        benign, malicious = self._benign[indicator], self._malicious[indicator]
+        if self.is_malicious(claim):
+            benign.discard(claim.reporter)
+            malicious.add(claim.reporter)
+            hit = [
+                claim.reporter
+                for d in list(benign)
+                if self._dispute(indicator, d, claim.reporter, now)
+            ]
+        else:
+            malicious.discard(claim.reporter)
+            benign.add(claim.reporter)
+            hit = [r for r in list(malicious) if self._dispute(indicator, claim.reporter, r, now)]
+        return hit
+
+    def _dispute(self, indicator: str, disputer: str, reporter: str, now: float) -> bool:
+        if disputer == reporter:
+            return False
+        key = (disputer, reporter)
+        done = self._applied[indicator]
+        if key in done:
+            return False
+        w = self.book.weight(disputer, now)
+        if w < self.aggregation.min_weight:
+            return False  # not (yet) trusted: re-checked when the next claim arrives
+        done.add(key)
+        self.book.contradicted(reporter, now, weight=w * self.params.factor)
+        self.indirect_contradictions += 1
+        return True
+
+    def of(self, indicator: str) -> dict[str, PeerClaim]:
+        return self.claims.get(indicator, {})
