@@ -123,6 +123,14 @@ class TrustConfig(_Section):
     certainty_k: float = Field(5.0, gt=0, description="evidence for certainty 0.5")
     half_life_days: float = Field(7.0, gt=0, description="decay of reputation evidence")
     act: bool = Field(True, description="turn a blocking network opinion into evidence")
+    contradiction_weight: float = Field(
+        3.0, ge=1, description="one contradicted report costs this many confirmed ones"
+    )
+    disputes: bool = Field(
+        True,
+        description="publish a benign-score report when a peer reports an address we know is "
+        "benign (allowlisted), so peers that trust us discount the lie",
+    )
 
 
 class ApiConfig(_Section):

@@ -15,6 +15,12 @@ Incoming IoC reports are verified, stored with their envelope and kept as
   detectors flag (or already flagged) the same attacker, contradicted when the
   indicator is one we know to be benign (allowlisted), faulted when a peer
   breaks the protocol;
+* a report calling malicious an address we know is benign (allowlisted) is
+  answered with a *dispute*: our own signed report with a benign score
+  (`trust.disputes`), at most once per address and hour and not when three
+  peers already disputed it this hour; a dispute from a peer we trust
+  contradicts, in our book, everyone who called that address malicious, and a
+  dispute our own detectors prove wrong contradicts the disputer;
 * the network opinion about the indicator (`trust.aggregate`) is recomputed;
   when it says block, it becomes one `peer_consensus` evidence that goes
   through the same decision step as local evidence (the pipeline's allowlist
@@ -56,6 +62,7 @@ from p2p.wire import (
     decode,
 )
 from trust.aggregate import AggregationParams, NetworkOpinion, PeerClaim, aggregate
+from trust.disputes import DisputeLedger
 from trust.reputation import PeerRecord, ReputationBook, ReputationParams
 
 __all__ = ["LocalOpinion", "PeerService"]
@@ -142,7 +149,11 @@ class PeerService:
         self.is_protected = is_protected
         self.window_seconds = window_seconds
         self.book = ReputationBook(
-            ReputationParams(certainty_k=trust.certainty_k, half_life=trust.half_life_days * 86400),
+            ReputationParams(
+                certainty_k=trust.certainty_k,
+                half_life=trust.half_life_days * 86400,
+                contradiction_weight=trust.contradiction_weight,
+            ),
             pretrusted=frozenset(trust.pretrusted),
         )
         self.aggregation = AggregationParams(
@@ -150,6 +161,9 @@ class PeerService:
             min_weight=trust.min_weight,
             min_support=trust.min_support,
         )
+        self.ledger = DisputeLedger(self.book, self.aggregation)
+        self._disputed: dict[str, float] = {}  # indicator -> when we last disputed it
+        self._disputes_heard: dict[str, list[float]] = {}  # indicator -> recent disputes
         self.on_evidence: Callable[[Evidence], None] | None = None
         self._judged: set[tuple[str, str]] = set()
         self._raised: dict[str, float] = {}
@@ -243,13 +257,17 @@ class PeerService:
 
     # -- trust ----------------------------------------------------------------------------
 
-    def _judge(self, peer: str, ip: str, now: float, *, confirm: bool) -> None:
+    def _judge(
+        self, peer: str, ip: str, now: float, *, confirm: bool, benign_claims: bool = False
+    ) -> None:
         """Confirm `peer` once per (peer, ip); contradict it once per report of `ip`.
 
         A contradiction charges every stored report of `ip` by `peer` not yet
         contradicted (keyed by message_id: re-deliveries never reach here, the
         inbox and the store filter them), so a peer that repeats a lie about a
-        protected address pays for each repetition.
+        protected address pays for each repetition. `benign_claims` selects which
+        of its reports are wrong: its malicious ones (a protected address) or
+        its benign ones (disputes of an attack our own detectors saw).
         """
         if confirm:
             with self._lock:
@@ -259,7 +277,12 @@ class PeerService:
                 self.book.confirmed(peer, now)
             self.counts["confirmations"] += 1
             return
-        ids = {r.message_id for r in self.store.reports(value=ip, sender=peer, limit=1000)}
+        ms = self.aggregation.malicious_score
+        ids = {
+            r.message_id
+            for r in self.store.reports(value=ip, sender=peer, limit=1000)
+            if (r.score < ms) == benign_claims
+        }
         if not ids:  # no stored report to charge (not a call from _weigh): once per pair
             ids = {f"{peer}|{ip}"}
         with self._lock:
@@ -270,22 +293,65 @@ class PeerService:
         self.counts["contradictions"] += len(fresh)
 
     def _confirm_reporters(self, ip: str, now: float) -> None:
+        """Our detectors flagged `ip`: its reporters were right, its disputers wrong."""
+        ms = self.aggregation.malicious_score
         for r in self.store.reports(value=ip, limit=1000):
             if r.sender != self.peer_id and r.signed_at <= now:
-                self._judge(r.sender, ip, now, confirm=True)
+                if r.score >= ms:
+                    self._judge(r.sender, ip, now, confirm=True)
+                else:
+                    self._judge(r.sender, ip, now, confirm=False, benign_claims=True)
 
     def _weigh(self, report: VerifiedReport, now: float) -> None:
         ip, peer = report.value, report.sender
+        malicious = report.score >= self.aggregation.malicious_score
         with self._lock:
             self.book.reported(peer, now)
-        if self.is_protected(ip):
+            self.ledger.add(ip, PeerClaim(peer, report.score, report.confidence, now), now)
+        if not malicious:
+            if len(self._disputes_heard) > 100_000:
+                self._disputes_heard.clear()
+            self._disputes_heard.setdefault(ip, []).append(now)
+        seen_locally = any(
+            e.attacker == ip for e in self.store.evidence(ip=ip, source="local:", limit=100)
+        )
+        if malicious and self.is_protected(ip):
             self._judge(peer, ip, now, confirm=False)
-        elif any(e.attacker == ip for e in self.store.evidence(ip=ip, source="local:", limit=100)):
-            self._judge(peer, ip, now, confirm=True)
+            self._maybe_dispute(ip, now)
+        elif seen_locally:
+            self._judge(peer, ip, now, confirm=malicious, benign_claims=not malicious)
         opinion = self.opinion(ip, now)
         if opinion.block and self.trust.act:
             self._raise(opinion, now)
         self._maybe_persist(now)
+
+    def _maybe_dispute(self, ip: str, now: float) -> None:
+        """Tell the mesh `ip` is benign here, unless done this hour or enough others did."""
+        if not self.trust.disputes:
+            return
+        last = self._disputed.get(ip)
+        heard = [t for t in self._disputes_heard.get(ip, ()) if now - t < 3600.0]
+        self._disputes_heard[ip] = heard
+        if (last is not None and now - last < 3600.0) or len(heard) >= 3:
+            self.counts["disputes_suppressed"] += 1
+            return
+        if refusal_reason(ip, self.sharer.own, self._peer_ips):
+            return  # private, own or a peer's address: not ours to talk about
+        if len(self._disputed) > 100_000:
+            self._disputed.clear()
+        self._disputed[ip] = now
+        dispute = IocReport(
+            "ip",
+            ip,
+            0.0,
+            0.9,
+            ("benign",),
+            int(now // self.window_seconds),
+            3600,
+            "allowlisted here: a report calling it malicious is contradicted",
+        )
+        if self._publish(dispute):
+            self.counts["disputes_sent"] += 1
 
     def opinion(self, ip: str, now: float | None = None) -> NetworkOpinion:
         """The network opinion about `ip` from unexpired peer reports, explained."""

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trust.aggregate import PeerClaim
+from trust.disputes import DisputeLedger, DisputeParams
+from trust.reputation import ReputationBook
+
+TRUSTED = "trusted-peer"
+
+
+def _ledger(**kw: float) -> tuple[DisputeLedger, ReputationBook]:
+    book = ReputationBook(pretrusted=frozenset({TRUSTED}))
+    return DisputeLedger(book, params=DisputeParams(**kw)), book  # type: ignore[arg-type]
+
+
+def test_trusted_dispute_contradicts_earlier_and_later_reporters_once() -> None:
+    ledger, book = _ledger()
+    ledger.add("x", PeerClaim("early", 1.0, 1.0, 0.0), 0.0)
+    assert ledger.add("x", PeerClaim(TRUSTED, 0.0, 1.0, 1.0), 1.0) == ["early"]
+    assert ledger.add("x", PeerClaim("late", 0.9, 1.0, 2.0), 2.0) == ["late"]
+    # repeating the same claims changes nothing more
+    assert ledger.add("x", PeerClaim("early", 1.0, 1.0, 3.0), 3.0) == []
+    assert ledger.add("x", PeerClaim(TRUSTED, 0.0, 1.0, 4.0), 4.0) == []
+    assert book.peers["early"].contradicted == 1
+    assert book.peers["late"].contradicted == 1
+    assert ledger.indirect_contradictions == 2
+
+
+def test_a_dispute_from_an_unproven_peer_counts_for_nothing() -> None:
+    ledger, book = _ledger()
+    ledger.add("x", PeerClaim("honest", 1.0, 1.0, 0.0), 0.0)
+    for i in range(50):  # a Sybil swarm disputing an honest report
+        ledger.add("x", PeerClaim(f"sybil-{i}", 0.0, 1.0, 1.0), 1.0)
+    assert "honest" not in book.peers or book.peers["honest"].contradicted == 0
+
+
+def test_disputes_never_confirm_anyone() -> None:
+    ledger, book = _ledger()
+    ledger.add("x", PeerClaim(TRUSTED, 0.0, 1.0, 0.0), 0.0)
+    ledger.add("x", PeerClaim("other", 0.1, 1.0, 0.0), 0.0)
+    assert all(rec.confirmed == 0 for rec in book.peers.values())
+
+
+def test_memory_is_bounded_oldest_indicator_first() -> None:
+    ledger, _ = _ledger(max_indicators=3)
+    for i in range(5):
+        ledger.add(f"ip-{i}", PeerClaim("p", 1.0, 1.0, 0.0), 0.0)
+    assert list(ledger.claims) == ["ip-2", "ip-3", "ip-4"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", TRUSTED]), st.floats(0, 1), st.sampled_from("xy")
+        ),
+        max_size=40,
+    )
+)
+def test_reputations_stay_bounded_and_only_fall_through_disputes(
+    claims: list[tuple[str, float, str]],
+) -> None:
+    ledger, book = _ledger()
+    before = {p: book.reputation(p, 0.0) for p in ("a", "b", "c", TRUSTED)}
+    for t, (who, score, ind) in enumerate(claims):
+        ledger.add(ind, PeerClaim(who, score, 1.0, float(t)), float(t))
+    for p, r0 in before.items():
+        r = book.reputation(p, float(len(claims)))
+        assert 0.0 < r < 1.0
+        assert r <= r0 + 1e-12
