@@ -71,9 +71,25 @@ class Detector(_S):
     delay: float = Field(2.0, ge=0, description="max seconds from exposure to detection")
 
 
+class Partition(_S):
+    """For `duration` seconds from `start`, `fraction` of the agents (drawn at random)
+    are cut off from the rest: messages cross between the two sides no more."""
+
+    start: float = Field(ge=0)
+    duration: float = Field(gt=0)
+    fraction: float = Field(0.5, gt=0, lt=1)
+
+
 class Network(_S):
     latency_ms: float = Field(30.0, ge=0, description="mean one-way delivery latency")
     loss: float = Field(0.01, ge=0, lt=1)
+    churn: float = Field(
+        0.0, ge=0, lt=1, description="share of the time an agent is offline (0: never)"
+    )
+    session_seconds: float = Field(
+        1800.0, gt=0, description="mean online stretch of a churning agent (exponential)"
+    )
+    partitions: list[Partition] = Field(default_factory=list)
 
 
 class Scenario(_S):

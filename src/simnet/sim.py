@@ -21,7 +21,12 @@ agent believes about its peers is its own instance of the chosen trust model
 
 The fabric delivers each broadcast to every other online agent after an
 exponentially distributed latency (mean `network.latency_ms`), losing each
-copy with probability `network.loss`. Blocks are decided by local detection
+copy with probability `network.loss`. With `network.churn` > 0 every agent
+alternates online and offline stretches (exponential; mean online
+`session_seconds`, offline a share `churn` of the time): offline it neither
+sends, receives nor sees traffic, and what was sent meanwhile is lost to it.
+A `network.partitions` entry cuts a random share of the agents off from the
+rest for a while: messages do not cross between the two sides. Blocks are decided by local detection
 (every model) or by the model's verdict on peer reports; a peer-based block is
 lifted as soon as the agent's own view contradicts it or the model withdraws it.
 
@@ -133,6 +138,7 @@ class Simulation:
         self.campaigns: list[Campaign] = []
         self.traitor_switch = scenario.duration * scenario.traitor_switch
         self.traitor_detected_at: float | None = None
+        self._partitions: list[frozenset[int]] = []  # agent sets cut off from the rest
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -227,9 +233,30 @@ class Simulation:
         for a in self.agents:
             if not a.honest:
                 self._schedule_adversary(a)
+        self._schedule_fabric()
         step = max(60.0, s.duration / 60)
         for k in range(1, int(s.duration // step) + 1):
             self.at(k * step, self._sample_reputations)
+
+    def _schedule_fabric(self) -> None:
+        net = self.s.network
+        if net.churn > 0:
+            down_mean = net.session_seconds * net.churn / (1 - net.churn)
+            for a in self.agents:
+                t = self.rng.expovariate(1 / net.session_seconds)
+                while t < self.s.duration:
+                    down = self.rng.expovariate(1 / down_mean)
+                    self.at(t, lambda a=a: setattr(a, "online", False))
+                    self.at(t + down, lambda a=a: setattr(a, "online", True))
+                    t += down + self.rng.expovariate(1 / net.session_seconds)
+        for part in net.partitions:
+            k = max(1, round(part.fraction * len(self.agents)))
+            side = frozenset(self.rng.sample(range(len(self.agents)), k))
+            self.at(part.start, lambda side=side: self._partitions.append(side))
+            self.at(part.start + part.duration, lambda side=side: self._partitions.remove(side))
+
+    def _reachable(self, a: SimAgent, b: SimAgent) -> bool:
+        return all((a.index in side) == (b.index in side) for side in self._partitions)
 
     # -- honest behaviour ---------------------------------------------------------------------
 
@@ -263,6 +290,8 @@ class Simulation:
         self._publish(a, a.identity, a.outbox, ip, 0.8)
 
     def _benign_contact(self, a: SimAgent, ip: str) -> None:
+        if not a.online:
+            return
         if self.rng.random() < self.s.detector.fpr:
             self._detect(a, ip, None)  # an honest false positive
             return
@@ -318,11 +347,15 @@ class Simulation:
         self._broadcast(a, ident.peer_id, data)
 
     def _broadcast(self, sender: SimAgent, relay: str, data: bytes) -> None:
+        if not sender.online:
+            return  # an offline agent's messages never leave it
         mean = self.s.network.latency_ms / 1000.0
         loss = self.s.network.loss
         rng = self.rng
         for b in self.agents:
             if b is sender or not b.online or rng.random() < loss:
+                continue
+            if self._partitions and not self._reachable(sender, b):
                 continue
             self.deliveries += 1  # a message on the wire
             if not (b.honest or b.kind == "replayer"):
@@ -331,6 +364,8 @@ class Simulation:
             self.at(t, lambda b=b: self._deliver(b, relay, data))
 
     def _deliver(self, b: SimAgent, relay: str, data: bytes) -> None:
+        if not b.online:
+            return  # went offline while the message was in flight
         try:
             env = _receive(b.inbox, data, relay, self.now)
         except RemoteProtocolError:

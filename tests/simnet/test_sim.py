@@ -170,3 +170,42 @@ def test_eigentrust_is_local_row_mixed_with_pretrust_and_unknowns_get_the_unifor
     pre.on_contradict("liar", 0.0)
     assert pre.reputation("stranger", 0.0) == pre.reputation("liar", 0.0) == 0.0
     assert pre.reputation("org", 0.0) == pytest.approx(1.0)  # c = p when nothing is positive
+
+
+def test_churn_and_partitions_cost_deliveries_but_not_safety() -> None:
+    from simnet.scenario import Network, Partition
+
+    adv = [Adversary(kind="colluder", fraction=0.3)]
+    calm = run(seed=6, adversaries=adv)
+    rough = run(
+        seed=6,
+        adversaries=adv,
+        network=Network(
+            churn=0.3,
+            session_seconds=300.0,
+            partitions=[Partition(start=300.0, duration=600.0, fraction=0.5)],
+        ),
+    )
+    assert rough["deliveries"] < calm["deliveries"] * 0.8  # offline and cut-off copies
+    assert rough["canary_blocks"] == 0
+    assert rough["block_precision"] is not None and rough["block_precision"] >= 0.95
+
+
+def test_a_partition_stops_messages_crossing_sides() -> None:
+    from simnet.scenario import Network, Partition
+
+    sc = Scenario(
+        **{
+            **SMALL,
+            "seed": 2,
+            "network": Network(loss=0.0, partitions=[Partition(start=0.0, duration=1e9)]),
+        }  # type: ignore[arg-type]
+    )
+    sim = Simulation(sc)
+    sim.run()
+    (side,) = sim._partitions
+    assert sum(sum(a.inbox.received_from.values()) for a in sim.agents) > 100
+    for a in sim.agents:
+        senders = set(a.inbox.received_from)
+        same = {b.identity.peer_id for b in sim.agents if (b.index in side) == (a.index in side)}
+        assert senders <= same
