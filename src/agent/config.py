@@ -8,6 +8,7 @@ once, and the config schema follows.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,6 +134,48 @@ class TrustConfig(_Section):
     )
 
 
+_MAX_BAN_SECONDS = 2_147_483  # ipset's limit, applied to every backend (agent.blocking.base)
+
+
+class BlockingConfig(_Section):
+    enabled: bool = Field(
+        False, description="apply automatic decisions to the kernel; false: dry-run (log and store)"
+    )
+    backend: Literal["nftables", "iptables", "memory"] = Field(
+        "nftables", description="nftables (table inet starling), iptables + ipset, or memory"
+    )
+    ttl_seconds: int = Field(3600, gt=0, le=_MAX_BAN_SECONDS, description="first-offence ban")
+    escalation_factor: float = Field(
+        2.0, ge=1, description="each repeat offence multiplies the ban by this"
+    )
+    max_ttl_seconds: int = Field(7 * 86400, gt=0, le=_MAX_BAN_SECONDS, description="ban cap")
+    jitter: float = Field(0.1, ge=0, lt=1, description="± fraction of random spread on each ban")
+    repeat_window_seconds: float = Field(
+        30 * 86400.0, gt=0, description="earlier decisions this recent count as repeat offences"
+    )
+    ipv6_prefix: Literal[64, 128] = Field(128, description="64: ban an IPv6 address's whole /64")
+    never_block: list[str] = Field(
+        default_factory=list, description="IPs or CIDRs never banned (anti-lockout, with more)"
+    )
+    dns_servers: list[str] = Field(
+        default_factory=list, description="DNS servers never banned, besides /etc/resolv.conf's"
+    )
+    ssh_ports: list[int] = Field(
+        default_factory=lambda: [22], description="sshd ports whose clients are never banned"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BlockingConfig:
+        if self.ttl_seconds > self.max_ttl_seconds:
+            raise ValueError("ttl_seconds must not exceed max_ttl_seconds")
+        for value in (*self.never_block, *self.dns_servers):
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {value!r}") from None
+        return self
+
+
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7710, ge=0, le=65535)
@@ -148,6 +191,7 @@ class Config(_Section):
     p2p: P2PConfig = P2PConfig()
     trust: TrustConfig = TrustConfig()
     api: ApiConfig = ApiConfig()
+    blocking: BlockingConfig = BlockingConfig()
     store: str | None = Field(
         None, description="sqlite path or redis://… URL; default: <outdir>/starling.db"
     )

@@ -22,6 +22,12 @@ matters here (the first copy received is the one kept). Both backends encode a
 report through the shared `_report_to_json` / `_report_from_json` below; they
 walk `dataclasses.fields`, so a new VerifiedReport field of a JSON-native type,
 `bytes`, a `tuple` or `float` needs no edit here or in either backend.
+
+Blocking decisions (`agent.blocking.decision.Decision`) are the one mutable
+record: keyed by `id`, and `add_decisions` replaces a stored one (last write
+wins), because lifting a ban rewrites its decision with `lifted` set. Both
+backends store the JSON of `decision_to_json`. Decisions are not findings, so
+`counts()` does not include them.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from agent.blocking.decision import Decision
 from detection.model import Alert, Evidence, ProfileSummary
 from p2p.reports import VerifiedReport
 
@@ -173,6 +180,26 @@ class Store(ABC):
         `value` matches the indicator value exactly (e.g. an IP, as normalised on
         the wire), `sender` the signer's peer ID exactly; `since` is inclusive on
         `received_at`. limit/offset as for the other queries.
+        """
+
+    @abstractmethod
+    def add_decisions(self, items: Sequence[Decision]) -> None:
+        """Insert or replace by `id` (last write wins: lifting rewrites a decision)."""
+
+    @abstractmethod
+    def decisions(
+        self,
+        *,
+        value: str | None = None,
+        active_at: float | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[Decision]:
+        """Decisions ordered by (created, id).
+
+        `value` matches the normalised ban value exactly; `active_at` keeps those
+        active at that time (created <= t < expires, not lifted), dry-run ones
+        included. limit/offset as for the other queries.
         """
 
     @abstractmethod

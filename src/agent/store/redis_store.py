@@ -17,6 +17,10 @@ Keys, all under ``<namespace>:`` so several agents can share one server:
   base64-encoded (`agent.store.base._report_to_json`); ``reports:ts``,
   ``reports:value:<value>``, ``reports:sender:<peer id>`` — sorted sets of
   message ids scored by received_at, so again ordered by (received_at, id).
+* ``decisions`` — hash id → `agent.blocking.decision.decision_to_json`,
+  replaced on every write (lifting a ban rewrites it); ``decisions:ts`` and
+  ``decisions:value:<value>`` — sorted sets of ids scored by `created`, which
+  never changes for an id. `active_at` is a filter applied after fetching.
 * ``meta`` — a plain hash; ``schema`` — the layout version (below).
 
 A batch is one pipeline round-trip (transaction=False: the writes are
@@ -39,9 +43,10 @@ for at most `_REPORT_CHUNK` reports so no single call blocks the server for
 long. (A script cannot half-fail on a network error; only a key of the wrong
 type, i.e. a foreign writer in our namespace, can stop it midway.)
 
-Layout version: ``schema`` holds "2" (version 2 added the report keys). A new
-namespace is stamped "2"; a version-1 namespace is upgraded in place on open
-by re-stamping it, since the change is purely additive (WATCH/MULTI, so a
+Layout version: ``schema`` holds "3" (version 2 added the report keys,
+version 3 the decision keys). A new namespace is stamped "3"; a version-1 or
+version-2 namespace is upgraded in place on open by re-stamping it, since
+each change is purely additive (WATCH/MULTI, so a
 concurrent opener stamping something else is not overwritten). Any other
 value (a newer agent's layout) is refused with a StoreError; version-1 code
 likewise refuses a version-2 namespace, so there is no downgrade. A version-1
@@ -73,14 +78,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 import redis
 
+from agent.blocking.decision import Decision, decision_from_json, decision_to_json
 from agent.store.base import Store, StoreError, _report_from_json, _report_to_json
 from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict, finding_to_dict
 from p2p.reports import VerifiedReport
 
 __all__ = ["RedisStore"]
 
-_SCHEMA_VERSION = b"2"
-_UPGRADABLE = (None, b"1")  # None: a new namespace; b"1": before the report keys (additive)
+_SCHEMA_VERSION = b"3"
+# None: a new namespace; b"1": before the report keys; b"2": before the decision keys
+_UPGRADABLE = (None, b"1", b"2")
 _SCAN_CHUNK = 1000
 _REPORT_CHUNK = 500
 # KEYS: the reports hash, reports:ts, then per report its value and sender index.
@@ -150,6 +157,13 @@ def _decoder(cls: type[_F]) -> Callable[[bytes], _F]:
     return functools.partial(_decode, cls)
 
 
+def _decode_decision(blob: bytes) -> Decision:
+    try:
+        return decision_from_json(blob)
+    except ValueError as exc:
+        raise StoreError(f"corrupt or incompatible decision entry: {exc}") from exc
+
+
 def _profile_member(ip: str, timewindow: int) -> str:
     if not -_TW_BIAS <= timewindow < _TW_BIAS:
         raise StoreError(f"timewindow {timewindow} does not fit in 64 bits")
@@ -185,7 +199,7 @@ class RedisStore(Store):
             self._r.close()
             raise StoreError(
                 f"redis store {self.url} namespace {namespace!r}: layout version {version!r},"
-                f" expected {_SCHEMA_VERSION!r} (or b'1', which it upgrades)"
+                f" expected {_SCHEMA_VERSION!r} (or b'1' or b'2', which it upgrades)"
             )
         self._add_reports = self._r.register_script(_ADD_REPORTS)
 
@@ -368,6 +382,39 @@ class RedisStore(Store):
         post_filter = keep if post_sender is not None else None
         return self._page(
             _report_from_json, "reports", index, since, post_filter, limit=limit, offset=offset
+        )
+
+    @_translated
+    def add_decisions(self, items: Sequence[Decision]) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for d in items:
+            pipe.hset(self._k("decisions"), d.id, decision_to_json(d))
+            for key in (self._k("decisions:ts"), self._k(f"decisions:value:{d.value}")):
+                pipe.zadd(key, {d.id: d.created})
+        pipe.execute()
+
+    @_translated
+    def decisions(
+        self,
+        *,
+        value: str | None = None,
+        active_at: float | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[Decision]:
+        index = self._k("decisions:ts" if value is None else f"decisions:value:{value}")
+
+        def keep(d: Decision) -> bool:
+            return active_at is not None and d.active(active_at)
+
+        return self._page(
+            _decode_decision,
+            "decisions",
+            index,
+            None,
+            keep if active_at is not None else None,
+            limit=limit,
+            offset=offset,
         )
 
     @_translated

@@ -30,7 +30,11 @@ Theory of operation
   version under the write lock, so concurrent openers cannot race. Any other
   version (a newer agent's file) is refused with a StoreError rather than
   misread; version-1 code likewise refuses a version-2 file, so there is no
-  downgrade.
+  downgrade. Version 3 added the `decisions` table (blocking), again additively,
+  so versions 0-2 are upgraded the same way.
+* Decisions (`decisions` table) are the one record written with `INSERT OR
+  REPLACE`: lifting a ban rewrites its row. Filter columns value, created,
+  expires and lifted; the blob is `agent.blocking.decision.decision_to_json`.
 
 Threading: the connection is opened with check_same_thread=False and every
 call takes one lock, so a writer thread and API threads may share an instance;
@@ -51,14 +55,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
+from agent.blocking.decision import Decision, decision_from_json, decision_to_json
 from agent.store.base import Store, StoreError, _report_from_json, _report_to_json
 from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict, finding_to_dict
 from p2p.reports import VerifiedReport
 
 __all__ = ["SqliteStore"]
 
-_SCHEMA_VERSION = 2
-_UPGRADABLE = (0, 1)  # 0: a new file; 1: before the reports table (additive change)
+_SCHEMA_VERSION = 3
+# 0: a new file; 1: before the reports table; 2: before the decisions table (additive)
+_UPGRADABLE = (0, 1, 2)
 _BUSY_TIMEOUT_MS = 10_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -88,6 +94,13 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE INDEX IF NOT EXISTS reports_received ON reports (received_at, message_id);
 CREATE INDEX IF NOT EXISTS reports_value ON reports (value, received_at, message_id);
 CREATE INDEX IF NOT EXISTS reports_sender ON reports (sender, received_at, message_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    id TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL,
+    lifted REAL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_created ON decisions (created, id);
+CREATE INDEX IF NOT EXISTS decisions_value ON decisions (value, created, id);
+CREATE INDEX IF NOT EXISTS decisions_expires ON decisions (expires);
 """
 _ENVELOPE_ONLY = frozenset({"envelope"})  # stored in its own BLOB column, not in `data`
 
@@ -351,6 +364,31 @@ class SqliteStore(Store):
             offset=offset,
         )
         return [_report_from_json(data, envelope=bytes(env)) for data, env in rows]
+
+    @_translated
+    def add_decisions(self, items: Sequence[Decision]) -> None:
+        rows = [(d.id, d.value, d.created, d.expires, d.lifted, decision_to_json(d)) for d in items]
+        self._write("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    @_translated
+    def decisions(
+        self,
+        *,
+        value: str | None = None,
+        active_at: float | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[Decision]:
+        where: list[tuple[str, tuple[Any, ...]]] = []
+        if value is not None:
+            where.append(("value = ?", (value,)))
+        if active_at is not None:
+            where.append(("created <= ? AND expires > ? AND lifted IS NULL", (active_at,) * 2))
+        rows = self._rows("data", "decisions", where, "created, id", limit=limit, offset=offset)
+        try:
+            return [decision_from_json(blob) for (blob,) in rows]
+        except ValueError as exc:
+            raise StoreError(f"corrupt or incompatible decision row: {exc}") from exc
 
     @_translated
     def counts(self) -> dict[str, int]:

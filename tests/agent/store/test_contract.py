@@ -23,6 +23,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.blocking.decision import Decision
 from agent.store import open_store
 from agent.store.base import Store, StoreError
 from agent.store.redis_store import RedisStore
@@ -143,6 +144,21 @@ def report(
 
 def by_received_id(items: list[VerifiedReport]) -> list[VerifiedReport]:
     return sorted(items, key=lambda r: (r.received_at, r.message_id))
+
+
+def decision(
+    value: str = "10.0.0.1", created: float = 100.0, ttl: float = 60.0, **kw: Any
+) -> Decision:
+    fields: dict[str, Any] = {
+        "value": value,
+        "scope": "range" if "/" in value else "ip",
+        "reason": "scan – ünïcode",
+        "origin": "local-alert",
+        "evidence_ids": ("e1", "e2"),
+        "created": created,
+        "expires": created + ttl,
+    }
+    return Decision(**(fields | kw))
 
 
 # --- round trip, idempotency, counts, meta -------------------------------------------------
@@ -534,15 +550,68 @@ def test_unencodable_report_is_a_store_error(store: Store) -> None:
     assert store.counts()["reports"] == 0
 
 
+# --- decisions ------------------------------------------------------------------------------
+
+
+def test_decision_round_trip_and_last_write_wins(store: Store) -> None:
+    first = decision(offence=3, dry_run=True)
+    other = decision("2001:db8::/64", origin="peer-consensus", evidence_ids=())
+    store.add_decisions([first, other])
+    assert store.decisions() == sorted([first, other], key=lambda d: d.id)  # same created
+    lifted = first.lift(130.5)
+    store.add_decisions([lifted])  # the same id, rewritten
+    assert {d.id: d for d in store.decisions()} == {first.id: lifted, other.id: other}
+    assert store.counts()["evidence"] == 0  # decisions are not findings
+    assert "decisions" not in store.counts()
+
+
+def test_decisions_filters_order_and_pages(store: Store) -> None:
+    items = [
+        decision("10.0.0.1", 100.0, 60.0),  # active in [100, 160)
+        decision("10.0.0.10", 50.0, 10.0),  # expired at 60; "10.0.0.1" is a prefix: exact match
+        decision("10.0.0.1", 10.0, 500.0, origin="manual"),  # active, created first
+        decision("10.0.0.2", 120.0, 60.0).lift(125.0),  # lifted
+        decision("10.0.0.0/24", 100.0, 60.0, dry_run=True),  # dry-run still counts as active
+    ]
+    store.add_decisions(items[::-1])
+    ordered = sorted(items, key=lambda d: (d.created, d.id))
+    assert store.decisions() == ordered
+    assert store.decisions(value="10.0.0.1") == [items[2], items[0]]
+    at = 130.0
+    assert store.decisions(active_at=at) == [d for d in ordered if d.active(at)]
+    assert {d.value for d in store.decisions(active_at=at)} == {"10.0.0.1", "10.0.0.0/24"}
+    assert store.decisions(active_at=160.0) == [items[2]]  # expires is exclusive
+    assert store.decisions(value="10.0.0.1", active_at=9.0) == []  # not yet created
+    assert (
+        store.decisions(active_at=at, limit=1, offset=1)
+        == [d for d in ordered if d.active(at)][1:2]
+    )
+    assert store.decisions(limit=0) == []
+    with pytest.raises(ValueError, match="limit and offset"):
+        store.decisions(offset=-1)
+
+
+def test_many_decisions_in_one_batch(store: Store) -> None:
+    items = [decision(f"10.1.{i // 256}.{i % 256}", float(i), 1e6) for i in range(3000)]
+    store.add_decisions(items)
+    assert store.decisions(active_at=5000.0, limit=10_000) == items
+
+
 # --- layout versions ----------------------------------------------------------------------
 
 
-def _as_sqlite_v1(path: Path) -> None:
-    """Turn a current file into exactly the version-1 layout (no reports table)."""
+_ADDED_IN = {2: ("reports",), 3: ("decisions",)}  # layout version -> tables it added
+
+
+def _as_sqlite_version(path: Path, version: int) -> None:
+    """Turn a current file into exactly an older layout (drop the tables added since)."""
     con = sqlite3.connect(path)
     try:
-        con.execute("DROP TABLE reports")  # drops its indexes too
-        con.execute("PRAGMA user_version = 1")
+        for added, tables in _ADDED_IN.items():
+            if added > version:
+                for table in tables:
+                    con.execute(f"DROP TABLE {table}")  # drops its indexes too
+        con.execute(f"PRAGMA user_version = {version}")
         con.commit()
     finally:
         con.close()
@@ -558,27 +627,31 @@ def _sqlite_layout(path: Path) -> tuple[int, list[str]]:
     return version, names
 
 
-def test_sqlite_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
+@pytest.mark.parametrize("old", [1, 2])
+def test_sqlite_older_file_is_upgraded_in_place(tmp_path: Path, old: int) -> None:
+    path = tmp_path / f"v{old}.db"
     with SqliteStore(path) as s:
         s.add_evidence([ev(ts=1.0)])
         s.set_meta("k", "v")
     current = _sqlite_layout(path)
-    _as_sqlite_v1(path)
-    assert _sqlite_layout(path)[0] == 1
-    assert "reports" not in _sqlite_layout(path)[1]
+    _as_sqlite_version(path, old)
+    assert _sqlite_layout(path)[0] == old
+    assert "decisions" not in _sqlite_layout(path)[1]
+    assert ("reports" in _sqlite_layout(path)[1]) == (old == 2)
     with SqliteStore(path) as s:
         assert s.counts() == {"evidence": 1, "alerts": 0, "profiles": 0, "reports": 0}
         assert s.get_meta("k") == "v"
         s.add_reports([report()])
         assert s.reports() == [report()]
-    assert _sqlite_layout(path) == current == (2, current[1])
+        s.add_decisions([decision()])
+        assert s.decisions() == [decision()]
+    assert _sqlite_layout(path) == current == (3, current[1])
 
 
 def test_sqlite_concurrent_openers_upgrade_once(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     SqliteStore(path).close()
-    _as_sqlite_v1(path)
+    _as_sqlite_version(path, 1)
     barrier = threading.Barrier(6)
 
     def open_and_write(n: int) -> None:
@@ -588,30 +661,33 @@ def test_sqlite_concurrent_openers_upgrade_once(tmp_path: Path) -> None:
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(open_and_write, range(6)))  # re-raises any opener's error
-    assert _sqlite_layout(path)[0] == 2
+    assert _sqlite_layout(path)[0] == 3
     with SqliteStore(path) as s:
         assert s.reports() == [report(n=n) for n in range(6)]
 
 
 @pytest.mark.redis
-def test_redis_version_1_namespace_is_upgraded_in_place(redis_url: str) -> None:
+@pytest.mark.parametrize("old", [b"1", b"2"])
+def test_redis_older_namespace_is_upgraded_in_place(redis_url: str, old: bytes) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     with RedisStore(redis_url, namespace=namespace) as s:
         s.add_evidence([ev(ts=1.0)])
     raw = redis.Redis.from_url(redis_url)
     try:
-        raw.set(f"{namespace}:schema", b"1")
+        raw.set(f"{namespace}:schema", old)
         with RedisStore(redis_url, namespace=namespace) as s:
             assert s.counts() == {"evidence": 1, "alerts": 0, "profiles": 0, "reports": 0}
             s.add_reports([report()])
             assert s.reports() == [report()]
-        assert raw.get(f"{namespace}:schema") == b"2"
+            s.add_decisions([decision()])
+            assert s.decisions() == [decision()]
+        assert raw.get(f"{namespace}:schema") == b"3"
     finally:
         raw.close()
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("foreign", [b"3", b"0", b"garbage"])
+@pytest.mark.parametrize("foreign", [b"4", b"0", b"garbage"])
 def test_redis_foreign_layout_is_refused(redis_url: str, foreign: bytes) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     raw = redis.Redis.from_url(redis_url)
@@ -915,6 +991,8 @@ def test_closed_store_raises(store: Store) -> None:
         store.reports()
     with pytest.raises(StoreError, match="closed"):
         store.add_reports([report()])
+    with pytest.raises(StoreError, match="closed"):
+        store.decisions()
 
 
 # --- open_store -------------------------------------------------------------------------
