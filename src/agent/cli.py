@@ -7,15 +7,21 @@ unknown format. Errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
-from agent.config import ConfigError, dump_config, load_config
+from agent.config import Config, ConfigError, dump_config, load_config
+
+if TYPE_CHECKING:
+    from agent.blocking.service import BlockingService
 
 app = typer.Typer(
     name="starling",
@@ -28,6 +34,11 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 simnet_app = typer.Typer(help="Simulate a mesh of agents (trust evaluation).", no_args_is_help=True)
 app.add_typer(simnet_app, name="simnet")
+block_app = typer.Typer(
+    help="Kernel bans: list, add, remove, flush, restore (docs/blocking.md).",
+    no_args_is_help=True,
+)
+app.add_typer(block_app, name="block")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("-c", "--config", help="YAML config file", dir_okay=False)
@@ -205,9 +216,10 @@ def agent(
     except (SecretError, OSError) as exc:
         raise _fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - one line for the operator
+        from agent.blocking.base import BlockerError
         from p2p.node import P2PError
 
-        if isinstance(exc, P2PError):
+        if isinstance(exc, P2PError | BlockerError):
             raise _fail(str(exc)) from None
         raise _internal_error(exc) from None
     raise typer.Exit(code)
@@ -264,6 +276,184 @@ def config_show(config: ConfigOption = None) -> None:
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     sys.stdout.write(dump_config(cfg))
+
+
+OutputOption = Annotated[str, typer.Option("-o", "--output", help="human|json")]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="nftables|iptables|memory: the kernel backend to act on "
+        "(add/remove/flush/restore: default blocking.backend; list: show its bans too)",
+    ),
+]
+
+
+def _block_context(
+    config: Path | None, data_dir: Path | None, output: str, backend: str | None
+) -> tuple[Config, str]:
+    """The validated config and store spec, or exit 2 naming what is wrong."""
+    from agent.blocking.backends import BACKENDS
+
+    if output not in ("human", "json"):
+        raise _fail(f"unknown --output {output!r} (human|json)")
+    if backend is not None and backend not in BACKENDS:
+        raise _fail(f"unknown --backend {backend!r} ({'|'.join(BACKENDS)})")
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return cfg, cfg.store or str((data_dir or _default_data_dir()) / "starling.db")
+
+
+def _run_block(
+    config: Path | None,
+    data_dir: Path | None,
+    output: str,
+    backend: str | None,
+    action: Callable[[BlockingService, float], object],
+) -> None:
+    """Open the store and the service, run `action`, print its result, map errors to exits."""
+    import time
+
+    from agent.blocking.base import BlockerError
+    from agent.blocking.service import Refused
+    from agent.blocking.target import BadTarget
+    from agent.blocking.wiring import make_service
+    from agent.store import open_store
+
+    cfg, spec = _block_context(config, data_dir, output, backend)
+    # The result (or the one-line error) is the output; the service's log lines are for the agent.
+    logging.getLogger("agent.blocking").addHandler(logging.NullHandler())
+    try:
+        with open_store(spec) as store:
+            service = make_service(cfg, store, backend=backend, dry_run=False)
+            try:
+                result = action(service, time.time())
+            finally:
+                service.blocker.close()
+    except (BadTarget, Refused) as exc:
+        raise _fail(str(exc)) from None
+    except BlockerError as exc:
+        raise _fail(str(exc), code=1) from None
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        raise _internal_error(exc) from None
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
+    else:
+        typer.echo(_human(result))
+
+
+def _human(result: object) -> str:
+    from agent.blocking.decision import Decision
+
+    if isinstance(result, dict) and "decisions" in result:
+        lines = [_human_decision(d) for d in result["decisions"]] or ["no active decisions"]
+        kernel = result.get("kernel")
+        if kernel is not None:
+            lines.append(f"kernel ({result['backend']}): {len(result['kernel'])} bans")
+            lines += [f"  {k.value}  expires in {k.expires_in or 0:.0f} s" for k in kernel]
+        return "\n".join(lines)
+    if isinstance(result, Decision):
+        return _human_decision(result)
+    if isinstance(result, list):
+        return f"lifted {len(result)} decisions" + "".join(f"\n  {d.value}" for d in result)
+    return str(result)
+
+
+def _human_decision(d: object) -> str:
+    import datetime as dt
+
+    from agent.blocking.decision import Decision
+
+    assert isinstance(d, Decision)
+    until = dt.datetime.fromtimestamp(d.expires).isoformat(timespec="seconds")
+    mode = " (dry-run)" if d.dry_run else ""
+    return (
+        f"{d.value:<20} {d.origin:<14} until {until} ({d.ttl:.0f} s, offence {d.offence})"
+        f"{mode}  {d.reason}"
+    )
+
+
+@block_app.command("list")
+def block_list(
+    output: OutputOption = "human",
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Active decisions (real and dry-run); with --backend, the kernel's bans too."""
+
+    def action(service: BlockingService, now: float) -> object:
+        kernel = service.blocker.list() if backend is not None else None
+        return {"decisions": service.active(now), "backend": backend, "kernel": kernel}
+
+    _run_block(config, data_dir, output, backend, action)
+
+
+@block_app.command("add")
+def block_add(
+    value: Annotated[str, typer.Argument(help="IP address or CIDR network")],
+    ttl: Annotated[
+        float | None,
+        typer.Option("--ttl", help="seconds (default: blocking.ttl_seconds, escalated)"),
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="recorded with the decision")] = "manual",
+    output: OutputOption = "human",
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ban VALUE now (anti-lockout checked; a protected value exits 2 with the reason)."""
+    import math
+
+    from agent.blocking.base import MAX_TTL_SECONDS
+
+    if ttl is not None and not (math.isfinite(ttl) and 1 <= ttl <= MAX_TTL_SECONDS):
+        raise _fail(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds, got {ttl}")
+
+    def action(service: BlockingService, now: float) -> object:
+        return service.add(value, ttl=ttl, reason=reason, now=now)
+
+    _run_block(config, data_dir, output, backend, action)
+
+
+@block_app.command("remove")
+def block_remove(
+    value: Annotated[str, typer.Argument(help="IP address or CIDR network")],
+    output: OutputOption = "human",
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Lift the ban on VALUE (its decisions are kept, marked lifted)."""
+    _run_block(config, data_dir, output, backend, lambda svc, now: svc.remove(value, now))
+
+
+@block_app.command("flush")
+def block_flush(
+    output: OutputOption = "human",
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Lift every active decision and empty the kernel sets."""
+    _run_block(config, data_dir, output, backend, lambda svc, now: svc.flush(now))
+
+
+@block_app.command("restore")
+def block_restore(
+    output: OutputOption = "human",
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Re-apply the stored active decisions in one batch (what the agent does at start)."""
+
+    def action(service: BlockingService, now: float) -> object:
+        return dataclasses.asdict(service.start(now))
+
+    _run_block(config, data_dir, output, backend, action)
 
 
 @app.command()
