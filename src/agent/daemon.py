@@ -15,8 +15,17 @@ mode allows concurrent readers with one writer at a time; Redis is shared by
 design). On shutdown the detection loop is asked to stop and joined, so its
 summary is written; then the node stops; then the store closes.
 
+Blocking (`agent.blocking`) sits between 1 and 2: its service is built once
+the node exists (connected peers' addresses are protected from bans), creates
+its table and restores the stored active bans in one batch, then receives
+every finding of the detection loop next to `PeerService.share`. Alerts from
+local detectors and alerts raised by peer consensus (injected into the same
+pipeline) go through the same policy. On shutdown nothing is unblocked: the
+kernel expires the bans. With `blocking.enabled: false` (the default) decisions
+are only logged and stored, marked dry-run.
+
 When everything is up, one JSON line `{"event": "ready", …}` is printed on
-stdout with the peer ID, the P2P addresses and the API URL.
+stdout with the peer ID, the P2P addresses, the API URL and the blocking mode.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
@@ -36,15 +46,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.analyze import analyze
 from agent.api.app import ApiContext, build_app
+from agent.blocking.service import BlockingService
+from agent.blocking.wiring import load_config_allowlist, make_guard, make_service, multiaddr_ip
 from agent.config import Config
 from agent.identity import load_api_token, load_identity
 from agent.peering import LocalOpinion, PeerService
 from agent.store import open_store
 from agent.store.base import Store
-from detection.model import Evidence, ThreatLevel
+from detection.allowlist import Allowlist
+from detection.model import Alert, Evidence, ThreatLevel
 
 __all__ = ["run_agent"]
 
@@ -79,15 +91,10 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _protected(config: Config) -> Any:
+def _protected(allowlist: Allowlist | None) -> Any:
     """Allowlisted addresses: never acted on from peer reports alone."""
-    if not config.allowlist.enabled:
+    if allowlist is None:
         return lambda ip: False
-    data = bundled_data_dir()
-    allowlist, _ = load_allowlist(
-        config.allowlist.file or data / "allowlist.conf",
-        config.allowlist.organizations_dir or data / "organizations_info",
-    )
 
     def protected(ip: str) -> bool:
         return bool(
@@ -117,7 +124,10 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     version = pkg_version("starling-ids")
     node_store = open_store(store_spec)
     api_store = open_store(store_spec)
+    block_store = open_store(store_spec)
+    allowlist = load_config_allowlist(config)
     peering: PeerService | None = None
+    blocking: BlockingService | None = None
     stop = threading.Event()
     detector: threading.Thread | None = None
     # Peer consensus evidence enters the detection loop here (bounded; drops counted).
@@ -131,31 +141,62 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
                 version=f"starling {version}",
                 local_opinion=_local_opinion(api_store),
                 trust=config.trust,
-                is_protected=_protected(config),
+                is_protected=_protected(allowlist),
                 window_seconds=config.profiles.window_seconds,
             )
             if zeek_dir is not None:
                 peering.on_evidence = _enqueue(inject, peering)
             peering.start()
+        blocking = _start_blocking(config, block_store, allowlist, peering)
         if zeek_dir is not None:
             detector = threading.Thread(
                 target=_detect,
-                args=(zeek_dir, config, data_dir, stop, peering, inject),
+                args=(zeek_dir, config, data_dir, stop, _on_finding(peering, blocking), inject),
                 name="detection",
                 daemon=True,
             )
             detector.start()
         ctx = ApiContext(token=token, store=api_store, version=version, peering=peering)
-        asyncio.run(_serve(ctx, config.api.host, config.api.port, peering, stop))
+        mode = "dry-run" if blocking.dry_run else blocking.blocker.name
+        extra = {"blocking": {"mode": mode, "restored": blocking.counts["restored"]}}
+        asyncio.run(_serve(ctx, config.api.host, config.api.port, peering, stop, extra))
     finally:
         stop.set()
         if detector is not None:
             detector.join(timeout=30)
         if peering is not None:
             peering.stop()
+        if blocking is not None:
+            blocking.blocker.close()  # bans stay in the kernel and expire on their own
         node_store.close()
         api_store.close()
+        block_store.close()
     return 0
+
+
+def _start_blocking(
+    config: Config, store: Store, allowlist: Allowlist | None, peering: PeerService | None
+) -> BlockingService:
+    def peer_ips() -> list[str]:
+        if peering is None:
+            return []
+        return [ip for p in peering.node.peers() for a in p.addrs if (ip := multiaddr_ip(a))]
+
+    guard = make_guard(config, allowlist=allowlist, peers=peer_ips)
+    blocking = make_service(config, store, guard=guard)
+    blocking.start()
+    return blocking
+
+
+def _on_finding(
+    peering: PeerService | None, blocking: BlockingService
+) -> Callable[[Evidence | Alert], None]:
+    def on_finding(finding: Evidence | Alert) -> None:
+        if peering is not None:
+            peering.share(finding)
+        blocking.on_finding(finding)
+
+    return on_finding
 
 
 def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
@@ -163,7 +204,7 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
     config: Config,
     data_dir: Path,
     stop: threading.Event,
-    peering: PeerService | None,
+    on_finding: Callable[[Evidence | Alert], None],
     inject: queue.Queue[Evidence],
 ) -> None:
     outdir = data_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
@@ -174,7 +215,7 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
             outdir=outdir,
             follow=True,
             stop=stop,
-            on_finding=peering.share if peering is not None else None,
+            on_finding=on_finding,
             inject=inject,
         )
     except Exception:
@@ -182,8 +223,13 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
         stop.set()
 
 
-async def _serve(
-    ctx: ApiContext, host: str, port: int, peering: PeerService | None, stop: threading.Event
+async def _serve(  # noqa: PLR0917 - one call site, positional like the others here
+    ctx: ApiContext,
+    host: str,
+    port: int,
+    peering: PeerService | None,
+    stop: threading.Event,
+    extra: dict[str, Any],
 ) -> None:
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
@@ -203,6 +249,7 @@ async def _serve(
         "peer_id": peering.peer_id if peering else None,
         "p2p": peering.node.addrs if peering else [],
         "api": f"http://{host}:{bound}",
+        **extra,
     }
     sys.stdout.write(orjson.dumps(ready).decode() + "\n")
     sys.stdout.flush()

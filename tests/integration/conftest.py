@@ -74,7 +74,10 @@ class AgentFactory:
         bootstrap: list[str] | None = None,
         config: dict[str, Any] | None = None,
         timeout: float = 60.0,
+        netns: str | None = None,
     ) -> Agent:
+        """Start `starling agent` (inside network namespace `netns` if given: its API
+        on 127.0.0.1 is then only reachable from inside that namespace)."""
         data_dir = self.tmp / name
         data_dir.mkdir(parents=True, exist_ok=True)
         cfg = {"p2p": {"listen": ["/ip4/127.0.0.1/tcp/0"]}, "api": {"host": "127.0.0.1", "port": 0}}
@@ -83,6 +86,7 @@ class AgentFactory:
         cfg_path = data_dir / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
         argv = [
+            *(["ip", "netns", "exec", netns] if netns else []),
             sys.executable,
             "-m",
             "agent",
@@ -180,6 +184,8 @@ class NetnsPair:
     atk6: str = "fd77::2"
     port: int = 8080
     listener: subprocess.Popen[bytes] | None = None
+    veth_prot: str = ""
+    veth_atk: str = ""
 
     def run(
         self, ns: str, argv: list[str], timeout: float = 60
@@ -230,8 +236,8 @@ def netns_pair() -> Iterator[NetnsPair]:
     if os.geteuid() != 0:
         pytest.fail("the blocking tests create network namespaces: run them as root (CI does)")
     tag = os.urandom(3).hex()
-    pair = NetnsPair(prot=f"st-prot-{tag}", atk=f"st-atk-{tag}")
     veth_p, veth_a = f"stp-{tag}", f"sta-{tag}"
+    pair = NetnsPair(prot=f"st-prot-{tag}", atk=f"st-atk-{tag}", veth_prot=veth_p, veth_atk=veth_a)
     try:
         _ip("netns", "add", pair.prot)
         _ip("netns", "add", pair.atk)
