@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run every check: system packages, virtualenv, ruff, mypy --strict,
-# import-linter contracts, and the whole pytest suite (real redis-server, real nfdump).
+# import-linter contracts, and the whole pytest suite (real redis-server, real nfdump,
+# real nftables/iptables in network namespaces: run as root).
 # Usage: bash scripts/check.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,12 @@ cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nfdump >/dev/null || need+=(nfdump)
+# Blocking tests run nft, iptables/ipset, ip and ping inside network namespaces (root).
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+command -v ipset >/dev/null || need+=(ipset)
+command -v ping >/dev/null || need+=(iputils-ping)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 # py-libp2p builds fastecdsa from source: a C compiler, Python headers and GMP.
 for pkg in build-essential python3-dev libgmp-dev; do
