@@ -413,7 +413,10 @@ def block_add(
         raise _fail(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds, got {ttl}")
 
     def action(service: BlockingService, now: float) -> object:
-        return service.add(value, ttl=ttl, reason=reason, now=now)
+        # The memory backend touches no kernel: record a dry-run decision, which an
+        # agent's restore will not put into the kernel either.
+        dry = service.blocker.name == "memory"
+        return service.add(value, ttl=ttl, reason=reason, now=now, dry_run=dry)
 
     _run_block(config, data_dir, output, backend, action)
 

@@ -165,14 +165,18 @@ class BlockingService:
 
     # -- manual --------------------------------------------------------------------------
 
-    def add(self, value: str, *, ttl: float | None, reason: str, now: float) -> Decision:
-        """An operator's ban: applied at once (never dry-run); supersedes an active one.
+    def add(
+        self, value: str, *, ttl: float | None, reason: str, now: float, dry_run: bool = False
+    ) -> Decision:
+        """An operator's ban: applied at once (not the automatic dry-run); supersedes an
+        active one. `dry_run` records it without applying (the CLI's memory backend).
 
         Raises BadTarget (not an address), Refused (protected) or BlockerError.
         """
         decision = self._decide(
-            value, origin="manual", reason=reason, evidence_ids=(), now=now, dry_run=False, ttl=ttl
-        )
+            value, origin="manual", reason=reason, evidence_ids=(), now=now, dry_run=dry_run,
+            ttl=ttl,
+        )  # fmt: skip
         assert decision is not None  # an explicit ttl always decides; None ttl is policy's
         return decision
 

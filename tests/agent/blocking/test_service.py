@@ -125,6 +125,17 @@ def test_dry_run_stores_and_logs_but_applies_nothing(
     assert "dry-run: would block 203.0.113.9" in caplog.text
     manual = svc.add("198.51.100.7", ttl=50, reason="op", now=clock.now)  # manual: applied
     assert not manual.dry_run and banned(svc) == {"198.51.100.7"}
+    noted = svc.add("198.51.100.8", ttl=50, reason="op", now=clock.now, dry_run=True)
+    assert noted.dry_run and banned(svc) == {"198.51.100.7"}
+    assert {d.value for d in store.decisions(active_at=clock.now)} == {
+        ATTACKER,
+        "198.51.100.7",
+        "198.51.100.8",
+    }
+    # A restarted, enabled agent restores real decisions only.
+    blocker = MemoryBlocker(clock=clock)
+    service(store, clock, blocker=blocker).start()
+    assert set(blocker.bans) == {"198.51.100.7"}
 
 
 def test_refusals_are_logged_counted_and_never_stored(
