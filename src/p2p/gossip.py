@@ -52,9 +52,11 @@ class TokenBucket:
     updated: float
 
     def take(self, now: float) -> bool:
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.updated = now
+        elapsed = now - self.updated
+        if elapsed > 0.0:  # (on the hot path of every message: no max()/min() calls)
+            tokens = self.tokens + elapsed * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
+            self.updated = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True

@@ -244,7 +244,10 @@ class P2PNode:
             self._stats.publish_dropped += 1
             return False
         try:
-            trio.from_thread.run_sync(self._send.send_nowait, data, trio_token=self._token)
+            if _in_trio_thread():  # e.g. a dispute sent from inside the gossip validator
+                self._send.send_nowait(data)
+            else:
+                trio.from_thread.run_sync(self._send.send_nowait, data, trio_token=self._token)
         except (trio.WouldBlock, trio.RunFinishedError, trio.ClosedResourceError):
             self._stats.publish_dropped += 1
             return False
@@ -382,3 +385,11 @@ async def _close(stream: Any) -> None:
     # Closing a broken stream may fail; there is nothing left to do with it.
     with contextlib.suppress(Exception):
         await stream.close()
+
+
+def _in_trio_thread() -> bool:
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True

@@ -52,6 +52,7 @@ class TrustModel(Protocol):
     def on_fault(self, reporter: str, now: float) -> None: ...
     def should_block(self, indicator: str, now: float, protected: bool) -> bool: ...
     def reputation(self, peer: str, now: float) -> float: ...
+    def graylisted(self, peer: str, now: float) -> bool: ...
 
 
 class _Claims:
@@ -64,6 +65,9 @@ class _Claims:
     def reporters(self, indicator: str, min_score: float = 0.5) -> list[str]:
         return [r for r, c in self.claims.get(indicator, {}).items() if c.score >= min_score]
 
+    def graylisted(self, peer: str, now: float) -> bool:
+        return False  # the baselines keep listening to everyone
+
 
 class StarlingModel(_Claims):
     name = "starling"
@@ -74,19 +78,43 @@ class StarlingModel(_Claims):
         self.params = params or AggregationParams()
         self.ledger = DisputeLedger(self.book, self.params)
         self.claims = self.ledger.claims
-        # Peers at (or within decay's reach of) min_weight, refreshed on each observation
-        # of that peer: a cheap superset filter; `aggregate` then decides exactly.
+        # Peers trusted (or within decay's reach of min_weight), refreshed on each observation
+        # of that peer, and per indicator the number of malicious claims by such peers:
+        # a cheap filter that never under-counts; `aggregate` then decides exactly.
         self.trusted: set[str] = set()
+        self.trusted_claims: dict[str, int] = defaultdict(int)
+        self.malicious_claims_of: dict[str, set[str]] = defaultdict(set)  # peer -> indicators
 
     def _refresh(self, peer: str, now: float) -> None:
-        if self.book.weight(peer, now) >= self.params.min_weight * 0.99:
+        trusted = (
+            self.book.weight(peer, now) >= self.params.min_weight * 0.99
+            and self.book.reputation(peer, now) >= self.params.min_reputation
+        )
+        if trusted == (peer in self.trusted):
+            return
+        if trusted:
             self.trusted.add(peer)
         else:
             self.trusted.discard(peer)
+        step = 1 if trusted else -1
+        for indicator in self.malicious_claims_of.get(peer, ()):
+            self.trusted_claims[indicator] += step
 
     def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
+        ms = self.params.malicious_score
+        per = self.claims.get(indicator)
+        prev = per.get(reporter) if per else None
+        was_malicious = prev is not None and prev.score >= ms
         for peer in self.ledger.add(indicator, PeerClaim(reporter, score, 1.0, now), now):
             self._refresh(peer, now)
+        if was_malicious != (score >= ms):
+            step = 1 if score >= ms else -1
+            if step > 0:
+                self.malicious_claims_of[reporter].add(indicator)
+            else:
+                self.malicious_claims_of[reporter].discard(indicator)
+            if reporter in self.trusted:
+                self.trusted_claims[indicator] += step
         self.book.reported(reporter, now)
 
     def on_confirm(self, reporter: str, now: float) -> None:
@@ -102,18 +130,19 @@ class StarlingModel(_Claims):
         self._refresh(reporter, now)
 
     def should_block(self, indicator: str, now: float, protected: bool) -> bool:
-        claims = self.claims.get(indicator)
         p = self.params
-        if not claims or protected or len(claims) < p.min_reporters:
-            return False
-        pool = self.trusted
-        trusted = sum(1 for r, c in claims.items() if r in pool and c.score >= p.malicious_score)
-        if trusted < p.min_reporters:
+        if protected or self.trusted_claims.get(indicator, 0) < p.min_reporters:
             return False  # the full opinion would say the same, at more cost
+        claims = self.claims.get(indicator)
+        if not claims:
+            return False
         return aggregate(indicator, claims.values(), self.book, now, p, protected=protected).block
 
     def reputation(self, peer: str, now: float) -> float:
         return self.book.reputation(peer, now)
+
+    def graylisted(self, peer: str, now: float) -> bool:
+        return self.book.graylisted(peer, now)
 
 
 class NoSharing(_Claims):

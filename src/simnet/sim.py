@@ -17,7 +17,9 @@ agent believes about its peers is its own instance of the chosen trust model
   uses, the benign addresses this agent talks to) contradicts every report of
   it, earlier or later — once per accepted report, so a peer that repeats a
   lie is contradicted each time (the inbox has already refused re-deliveries);
-* a message refused by the inbox is a protocol fault of its relay.
+* a message refused by the inbox is a protocol fault of its relay;
+* a peer the model graylists (`ReputationBook.graylisted`: a proven liar) is
+  dropped by that agent: its later messages are no longer sent to it.
 
 The fabric delivers each broadcast to every other online agent after an
 exponentially distributed latency (mean `network.latency_ms`), losing each
@@ -100,6 +102,7 @@ class SimAgent:
     pending_benign: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     disputes_heard: dict[tuple[str, int], int] = field(default_factory=dict)  # (ip, hour)
     disputed: set[tuple[str, int]] = field(default_factory=set)
+    graylist: set[str] = field(default_factory=set)  # peers whose messages we no longer take
     sybils: list[Identity] = field(default_factory=list)
 
     @property
@@ -120,7 +123,14 @@ class SimResult:
 class Simulation:
     def __init__(self, scenario: Scenario) -> None:
         self.s = scenario
-        self.rng = random.Random(scenario.seed)
+        # Three streams from one seed. The world (who is attacked when, what each
+        # detector catches, benign traffic, churn) draws only from `world`, so every
+        # trust model faces exactly the same world for a seed: comparisons between
+        # models are paired. Adversaries' choices and the fabric (latency, loss,
+        # nonces, back-offs), whose use depends on the model, have their own streams.
+        self.world = random.Random(scenario.seed)
+        self.adversary_rng = random.Random(f"adversaries-{scenario.seed}")
+        self.rng = random.Random(f"fabric-{scenario.seed}")
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -142,8 +152,8 @@ class Simulation:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _identity(self, kind: str) -> Identity:
-        ident = Identity(self.rng.randbytes(32))
+    def _identity(self, kind: str, rng: random.Random | None = None) -> Identity:
+        ident = Identity((rng or self.world).randbytes(32))
         self.identity_kind[ident.peer_id] = kind
         return ident
 
@@ -151,7 +161,7 @@ class Simulation:
         n = self.s.agents
         kinds = ["honest"] * n
         order = list(range(n))
-        self.rng.shuffle(order)
+        self.world.shuffle(order)
         pos = 0
         for adv in self.s.adversaries:
             k = round(adv.fraction * n)
@@ -203,33 +213,38 @@ class Simulation:
         honest = [a for a in self.agents if a.honest]
         for a in honest:
             for ip in self.canaries:  # everyone talks to the CDN / resolver early and often
-                self.at(self.rng.uniform(0, 120), lambda a=a, ip=ip: self._benign_contact(a, ip))
-            for ip in self.rng.sample(self.benign, min(s.benign_contacts, len(self.benign))):
-                self.at(
-                    self.rng.uniform(0, s.duration), lambda a=a, ip=ip: self._benign_contact(a, ip)
-                )
+                self._plan_contact(a, ip, self.world.uniform(0, 120))
+            for ip in self.world.sample(self.benign, min(s.benign_contacts, len(self.benign))):
+                self._plan_contact(a, ip, self.world.uniform(0, s.duration))
         n = len(self.agents)
         serial = itertools.count()
         for kind in s.campaigns:
             # Poisson arrivals at kind.per_hour; a campaign starting late may not finish.
-            t = self.rng.expovariate(kind.per_hour / 3600.0) if kind.per_hour > 0 else math.inf
+            t = self.world.expovariate(kind.per_hour / 3600.0) if kind.per_hour > 0 else math.inf
             while t < s.duration:
                 c = next(serial)
-                ip = f"45.{(c // 250) % 250}.{c % 250}.{self.rng.randrange(1, 255)}"
+                ip = f"45.{(c // 250) % 250}.{c % 250}.{self.world.randrange(1, 255)}"
                 lo, hi = kind.exposed
-                k = max(kind.min_exposed, round(self.rng.uniform(lo, hi) * n))
-                exposed = self.rng.sample(range(n), min(k, n))
+                k = max(kind.min_exposed, round(self.world.uniform(lo, hi) * n))
+                exposed = self.world.sample(range(n), min(k, n))
                 camp = Campaign(
                     ip,
                     t,
-                    {i: t + self.rng.uniform(0, kind.spread) for i in exposed},
+                    {i: t + self.world.uniform(0, kind.spread) for i in exposed},
                     kind.kind,
                     t + kind.spread,
                 )
                 self.campaigns.append(camp)
                 for i, te in camp.exposures.items():
-                    self.at(te, lambda i=i, camp=camp: self._exposure(self.agents[i], camp))
-                t += self.rng.expovariate(kind.per_hour / 3600.0)
+                    caught = self.world.random() < s.detector.tpr
+                    delay = self.world.uniform(0, s.detector.delay)
+                    self.at(
+                        te,
+                        lambda i=i, camp=camp, caught=caught, delay=delay: self._exposure(
+                            self.agents[i], camp, caught, delay
+                        ),
+                    )
+                t += self.world.expovariate(kind.per_hour / 3600.0)
         for a in self.agents:
             if not a.honest:
                 self._schedule_adversary(a)
@@ -238,20 +253,24 @@ class Simulation:
         for k in range(1, int(s.duration // step) + 1):
             self.at(k * step, self._sample_reputations)
 
+    def _plan_contact(self, a: SimAgent, ip: str, t: float) -> None:
+        fp = self.world.random() < self.s.detector.fpr
+        self.at(t, lambda: self._benign_contact(a, ip, fp))
+
     def _schedule_fabric(self) -> None:
         net = self.s.network
         if net.churn > 0:
             down_mean = net.session_seconds * net.churn / (1 - net.churn)
             for a in self.agents:
-                t = self.rng.expovariate(1 / net.session_seconds)
+                t = self.world.expovariate(1 / net.session_seconds)
                 while t < self.s.duration:
-                    down = self.rng.expovariate(1 / down_mean)
+                    down = self.world.expovariate(1 / down_mean)
                     self.at(t, lambda a=a: setattr(a, "online", False))
                     self.at(t + down, lambda a=a: setattr(a, "online", True))
-                    t += down + self.rng.expovariate(1 / net.session_seconds)
+                    t += down + self.world.expovariate(1 / net.session_seconds)
         for part in net.partitions:
             k = max(1, round(part.fraction * len(self.agents)))
-            side = frozenset(self.rng.sample(range(len(self.agents)), k))
+            side = frozenset(self.world.sample(range(len(self.agents)), k))
             self.at(part.start, lambda side=side: self._partitions.append(side))
             self.at(part.start + part.duration, lambda side=side: self._partitions.remove(side))
 
@@ -265,11 +284,10 @@ class Simulation:
             return True
         return a.kind == "traitor" and self.now < self.traitor_switch
 
-    def _exposure(self, a: SimAgent, camp: Campaign) -> None:
+    def _exposure(self, a: SimAgent, camp: Campaign, caught: bool, delay: float) -> None:
         if not a.online:
             return
-        if self.rng.random() < self.s.detector.tpr and self._behaves_honestly(a):
-            delay = self.rng.uniform(0, self.s.detector.delay)
+        if caught and self._behaves_honestly(a):
             self.at(self.now + delay, lambda: self._detect(a, camp.ip, camp))
 
     def _detect(self, a: SimAgent, ip: str, camp: Campaign | None) -> None:
@@ -289,10 +307,10 @@ class Simulation:
             self._judge(a, p, ip, confirm=False)  # they said benign; we see an attack
         self._publish(a, a.identity, a.outbox, ip, 0.8)
 
-    def _benign_contact(self, a: SimAgent, ip: str) -> None:
+    def _benign_contact(self, a: SimAgent, ip: str, false_positive: bool) -> None:
         if not a.online:
             return
-        if self.rng.random() < self.s.detector.fpr:
+        if false_positive:
             self._detect(a, ip, None)  # an honest false positive
             return
         if ip in a.detected:
@@ -317,6 +335,8 @@ class Simulation:
         else:
             a.model.on_contradict(peer, self.now)
             self._reconsider(a, peer)
+            if a.model.graylisted(peer, self.now):
+                a.graylist.add(peer)
 
     def _reconsider(self, a: SimAgent, peer: str) -> None:
         for ip in list(a.peer_blocked.get(peer, ())):
@@ -351,17 +371,22 @@ class Simulation:
             return  # an offline agent's messages never leave it
         mean = self.s.network.latency_ms / 1000.0
         loss = self.s.network.loss
-        rng = self.rng
+        random_ = self.rng.random
+        now = self.now
+        push, events, seq, deliver = heapq.heappush, self._events, self._seq, self._deliver
         for b in self.agents:
-            if b is sender or not b.online or rng.random() < loss:
+            if b is sender or not b.online or random_() < loss:
                 continue
             if self._partitions and not self._reachable(sender, b):
                 continue
+            if relay in b.graylist:
+                continue  # b dropped this peer (gossipsub graylist): nothing is sent
             self.deliveries += 1  # a message on the wire
             if not (b.honest or b.kind == "replayer"):
                 continue  # other adversaries ignore what they receive: skip the event
-            t = self.now + (rng.expovariate(1.0 / mean) if mean > 0 else 0.0)
-            self.at(t, lambda b=b: self._deliver(b, relay, data))
+            # exponential latency, drawn as random.expovariate draws it (same stream)
+            t = now - mean * math.log(1.0 - random_()) if mean > 0 else now
+            push(events, (t, next(seq), lambda b=b: deliver(b, relay, data)))
 
     def _deliver(self, b: SimAgent, relay: str, data: bytes) -> None:
         if not b.online:
@@ -371,6 +396,8 @@ class Simulation:
         except RemoteProtocolError:
             if b.honest:
                 b.model.on_fault(relay, self.now)
+                if b.model.graylisted(relay, self.now):
+                    b.graylist.add(relay)
             return
         if not b.honest:
             if b.kind == "replayer" and len(b.captured) < 1000:
@@ -432,7 +459,7 @@ class Simulation:
 
     def _schedule_adversary(self, a: SimAgent) -> None:
         s = self.s
-        offset = self.rng.uniform(0, s.lie_interval)
+        offset = self.adversary_rng.uniform(0, s.lie_interval)
         t = offset
         while t < s.duration:
             self.at(t, lambda a=a: self._adversary_act(a))
@@ -443,7 +470,7 @@ class Simulation:
                 self.at(t, lambda a=a: self._rejoin(a))
                 t += s.rejoin_seconds
         if a.kind == "spammer":
-            t = self.rng.uniform(0, 300)
+            t = self.adversary_rng.uniform(0, 300)
             while t < s.duration:
                 self.at(t, lambda a=a: self._spam(a))
                 t += 300.0
@@ -451,7 +478,7 @@ class Simulation:
     def _adversary_act(self, a: SimAgent) -> None:
         kind = a.kind
         targets = self._targets()
-        rng = self.rng
+        rng = self.adversary_rng
         if kind in ("liar", "whitewasher"):
             self._publish(a, a.identity, a.outbox, rng.choice(targets), 1.0)
         elif kind == "colluder":
@@ -479,13 +506,17 @@ class Simulation:
             self._broadcast(a, a.identity.peer_id, rng.choice(a.captured))
 
     def _rejoin(self, a: SimAgent) -> None:
-        a.identity = self._identity(a.kind)
-        a.outbox = Outbox(a.identity, self.rng.randbytes)
+        a.identity = self._identity(a.kind, self.adversary_rng)
+        a.outbox = Outbox(a.identity, self.adversary_rng.randbytes)
 
     def _spam(self, a: SimAgent) -> None:
         for _ in range(self.s.spam_burst):
             self._publish(
-                a, a.identity, a.outbox, self.rng.choice(self.benign or self.canaries), 1.0
+                a,
+                a.identity,
+                a.outbox,
+                self.adversary_rng.choice(self.benign or self.canaries),
+                1.0,
             )
 
     # -- measurement --------------------------------------------------------------------------

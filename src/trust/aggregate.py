@@ -10,8 +10,8 @@ lying identity weighs ~0). The opinion is
   weight cannot drag it, however extreme its claims);
 * `support`: the total weight of reporters whose score is at least
   `malicious_score`;
-* `trusted_reporters`: how many distinct reporters have weight at least
-  `min_weight`;
+* `trusted_reporters`: how many distinct reporters are trusted — weight at
+  least `min_weight` and reputation at least `min_reputation` (`is_trusted`);
 * `confidence`: `1 - prod(1 - w_i * c_i)` over reporters (independent
   evidence accumulates, weightless reporters add nothing), capped at 0.99.
 
@@ -29,13 +29,23 @@ from dataclasses import dataclass
 
 from trust.reputation import ReputationBook
 
-__all__ = ["AggregationParams", "Contribution", "NetworkOpinion", "PeerClaim", "aggregate"]
+__all__ = [
+    "AggregationParams",
+    "Contribution",
+    "NetworkOpinion",
+    "PeerClaim",
+    "aggregate",
+    "is_trusted",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class AggregationParams:
     min_reporters: int = 3
     min_weight: float = 0.28
+    # ... and a reputation floor: weight alone lets a peer with many confirmations
+    # carry a few proven lies; a trusted reporter must be right >= 3 times in 4.
+    min_reputation: float = 0.75
     min_support: float = 1.2
     malicious_score: float = 0.5
 
@@ -54,6 +64,17 @@ class Contribution:
     score: float
     confidence: float
     weight: float
+    reputation: float = 0.5
+    trusted: bool = False
+
+
+def is_trusted(book: ReputationBook, peer: str, now: float, params: AggregationParams) -> bool:
+    """A reporter whose word counts toward a block: enough weight, and a reputation that
+    says it is right far more often than wrong."""
+    return (
+        book.weight(peer, now) >= params.min_weight
+        and book.reputation(peer, now) >= params.min_reputation
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +117,20 @@ def aggregate(
         if prev is None or c.ts >= prev.ts:
             latest[c.reporter] = c
     contributions = tuple(
-        Contribution(c.reporter, c.score, c.confidence, book.weight(c.reporter, now))
+        Contribution(
+            c.reporter,
+            c.score,
+            c.confidence,
+            book.weight(c.reporter, now),
+            book.reputation(c.reporter, now),
+            is_trusted(book, c.reporter, now, p),
+        )
         for c in sorted(latest.values(), key=lambda c: c.reporter)
     )
     weighted = [(c.score, c.weight) for c in contributions if c.weight > 0]
     score = _weighted_median(weighted)
     support = sum(c.weight for c in contributions if c.score >= p.malicious_score)
-    trusted = sum(
-        1 for c in contributions if c.weight >= p.min_weight and c.score >= p.malicious_score
-    )
+    trusted = sum(1 for c in contributions if c.trusted and c.score >= p.malicious_score)
     miss = 1.0
     for contribution in contributions:
         miss *= 1.0 - min(1.0, contribution.weight * contribution.confidence)

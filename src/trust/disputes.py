@@ -13,7 +13,7 @@ ordinary signed IoC report with a benign score (`score < malicious_score`).
 Every agent treats a dispute as a recommendation, weighted by how good the
 disputer has been for *us*:
 
-* a dispute from a peer whose weight is at least `min_weight` contradicts,
+* a dispute from a peer we trust (`trust.aggregate.is_trusted`) contradicts,
   in our book, every malicious claim about that indicator, earlier or later,
   with weight `w(disputer) x factor` (once per disputer, reporter, indicator);
   a dispute from a peer we have not learned to trust counts for nothing, so
@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from trust.aggregate import AggregationParams, PeerClaim
+from trust.aggregate import AggregationParams, PeerClaim, is_trusted
 from trust.reputation import ReputationBook
 
 __all__ = ["DisputeLedger", "DisputeParams"]
@@ -65,9 +65,6 @@ class DisputeLedger:
         self._applied: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.indirect_contradictions = 0
 
-    def is_malicious(self, claim: PeerClaim) -> bool:
-        return claim.score >= self.aggregation.malicious_score
-
     def add(self, indicator: str, claim: PeerClaim, now: float) -> list[str]:
         """Record a claim (replacing the reporter's earlier one) and apply disputes.
 
@@ -81,20 +78,22 @@ class DisputeLedger:
                     index.pop(oldest, None)
             per = self.claims[indicator] = {}
         per[claim.reporter] = claim
-        benign, malicious = self._benign[indicator], self._malicious[indicator]
-        if self.is_malicious(claim):
-            benign.discard(claim.reporter)
-            malicious.add(claim.reporter)
-            hit = [
-                claim.reporter
-                for d in list(benign)
-                if self._dispute(indicator, d, claim.reporter, now)
-            ]
-        else:
-            malicious.discard(claim.reporter)
-            benign.add(claim.reporter)
-            hit = [r for r in list(malicious) if self._dispute(indicator, claim.reporter, r, now)]
-        return hit
+        reporter = claim.reporter
+        if claim.score >= self.aggregation.malicious_score:
+            benign = self._benign.get(indicator)
+            if benign:
+                benign.discard(reporter)
+            self._malicious[indicator].add(reporter)
+            if not benign:
+                return []
+            return [reporter for d in list(benign) if self._dispute(indicator, d, reporter, now)]
+        malicious = self._malicious.get(indicator)
+        if malicious:
+            malicious.discard(reporter)
+        self._benign[indicator].add(reporter)
+        if not malicious:
+            return []
+        return [r for r in list(malicious) if self._dispute(indicator, reporter, r, now)]
 
     def _dispute(self, indicator: str, disputer: str, reporter: str, now: float) -> bool:
         if disputer == reporter:
@@ -103,9 +102,9 @@ class DisputeLedger:
         done = self._applied[indicator]
         if key in done:
             return False
-        w = self.book.weight(disputer, now)
-        if w < self.aggregation.min_weight:
+        if not is_trusted(self.book, disputer, now, self.aggregation):
             return False  # not (yet) trusted: re-checked when the next claim arrives
+        w = self.book.weight(disputer, now)
         done.add(key)
         self.book.contradicted(reporter, now, weight=w * self.params.factor)
         self.indirect_contradictions += 1

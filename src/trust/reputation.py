@@ -18,7 +18,11 @@ Reputation is the Beta mean `(g + p_g) / (g + b + p_g + p_b)`; certainty is
 any aggregation is `reputation x certainty`, so a brand-new identity weighs
 about nothing whatever it claims: minting identities (Sybil) or re-joining
 under a new key (whitewashing) buys no influence, only the slow, honest way
-does. Without fresh interactions the counts decay exponentially toward zero
+does. A peer whose reputation falls below `graylist_below` with certainty is
+*graylisted*: its messages are dropped before they are processed or relayed
+(gossipsub's graylist, driven by what the peer's reports proved to be), which
+stops a known liar from costing the mesh bandwidth and CPU.
+Without fresh interactions the counts decay exponentially toward zero
 (half-life `half_life`), so old merit does not last forever and a traitor who
 turns pays quickly for new lies. Pre-trusted peers start with a larger prior
 (a prior, not a frozen value: evidence still moves them).
@@ -44,6 +48,8 @@ class ReputationParams:
     fault_weight: float = 3.0  # one protocol fault counts as this many bad reports
     contradiction_weight: float = 3.0  # one wrong report costs this many right ones
     history: int = 64  # reputation samples kept per peer for the API
+    graylist_below: float = 0.1  # reputation under which a peer's messages are ignored
+    graylist_certainty: float = 0.5  # ... once we are at least this certain of it
 
 
 @dataclass(slots=True)
@@ -147,6 +153,16 @@ class ReputationBook:
         if (rec is not None and rec.pretrusted) or (rec is None and peer_id in self.pretrusted):
             n += self.params.pretrusted_prior_good
         return n / (n + self.params.certainty_k)
+
+    def graylisted(self, peer_id: str, now: float) -> bool:
+        """A proven liar or abuser: stop relaying and processing its messages.
+
+        Needs our own evidence (certainty), so a new identity is never graylisted
+        on arrival, and a pre-trusted peer only after its prior is outweighed."""
+        return (
+            self.reputation(peer_id, now) < self.params.graylist_below
+            and self.certainty(peer_id, now) >= self.params.graylist_certainty
+        )
 
     def weight(self, peer_id: str, now: float) -> float:
         """Influence of this peer's reports: reputation x certainty, in [0, 1)."""

@@ -21,7 +21,16 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
         zeek = tmp_path / f"zeek-r{i}"
         zeek.mkdir()
         boot = [reporters[0][0].addrs[0]] if reporters else []
-        reporters.append((agents.start(f"r{i}", zeek_dir=zeek, bootstrap=boot), zeek))
+        # The reporters' own disputes are off: they post "mistakes" about an address
+        # they allowlist themselves, and this test counts the observer's judgements.
+        reporters.append(
+            (
+                agents.start(
+                    f"r{i}", zeek_dir=zeek, bootstrap=boot, config={"trust": {"disputes": False}}
+                ),
+                zeek,
+            )
+        )
     ids = [r.peer_id for r, _ in reporters]
     obs_zeek = tmp_path / "zeek-obs"
     obs_zeek.mkdir()
@@ -77,6 +86,18 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
     assert view["network_opinion"]["block"] is False
     assert "protected" in view["network_opinion"]["reason"]
     assert view["local"]["evidence"] == 0
+    # ... and the observer disputes the lie once (a signed benign report), which the
+    # reporters receive as the observer's claim about that address.
+    shared = observer.get("/api/v1/peers")[1]["shared"]
+    assert shared.get("disputes_sent") == 1, sorted(shared.items())
+
+    def dispute_arrived() -> bool:
+        claims = reporters[0][0].get(f"/api/v1/ip/{ALLOWLISTED}")[1]["network_opinion"]
+        return any(
+            c["reporter"] == observer.peer_id and c["score"] == 0.0 for c in claims["contributions"]
+        )
+
+    assert wait_until(dispute_arrived, 10)
 
     # The observer's own detector sees the scanner: the earlier reporters are confirmed.
     (obs_zeek / "conn.log").write_text(scan_log(SCANNER))
