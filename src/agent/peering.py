@@ -25,7 +25,9 @@ Incoming IoC reports are verified, stored with their envelope and kept as
   when it says block, it becomes one `peer_consensus` evidence that goes
   through the same decision step as local evidence (the pipeline's allowlist
   and accumulator), never straight to a block;
-* evidence that came from peers is never re-shared and never confirms anyone.
+* evidence that came from peers is never re-shared and never confirms anyone;
+* a peer our book graylists (a proven liar, `ReputationBook.graylisted`) has
+  its messages rejected: not weighed, not relayed.
 
 Reputations are saved in the store (meta key "reputations") and loaded at start.
 """
@@ -231,6 +233,11 @@ class PeerService:
                 return False
             if env.sender_id == self.peer_id:
                 return True  # our own message coming back through validation
+            if self.book.graylisted(env.sender_id, now):
+                # A proven liar: neither weighed nor relayed (gossipsub drops a
+                # message its validator rejects), so its lies stop spreading here.
+                self.counts["graylisted_dropped"] += 1
+                return False
             body = env.body
             if isinstance(body, IocReport):
                 report = VerifiedReport.from_envelope(env, data, relay=publisher, received_at=now)

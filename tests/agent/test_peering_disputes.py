@@ -142,3 +142,16 @@ def test_a_dispute_our_detectors_prove_wrong_contradicts_the_disputer(
     assert after["contradicted"] == before["contradicted"] + 1
     assert after["confirmed"] == before["confirmed"]
     assert after["reputation"] < before["reputation"]
+
+
+def test_a_proven_liar_is_graylisted_and_its_reports_not_relayed(svc: PeerService) -> None:
+    liar = Identity(b"\x02" * 32)
+    for _ in range(3):  # three lies about our allowlisted address
+        _report(svc, liar, PROTECTED, 1.0)
+    assert svc.book.graylisted(liar.peer_id, svc.test_clock[0])  # type: ignore[attr-defined]
+    svc.test_clock[0] += 1.0  # type: ignore[attr-defined]
+    body = IocReport("ip", ATTACKER, 1.0, 0.9, ("scan",), 0, 3600)
+    data = Outbox(liar, os.urandom).seal(body, svc.test_clock[0])  # type: ignore[attr-defined]
+    assert svc._on_gossip(data, liar.peer_id) is False  # rejected: gossipsub won't relay it
+    assert svc.counts["graylisted_dropped"] == 1
+    assert svc.opinion(ATTACKER).contributions == ()
