@@ -163,6 +163,8 @@ def build_app(ctx: ApiContext) -> web.Application:
                         "score": c.score,
                         "confidence": c.confidence,
                         "weight": round(c.weight, 4),
+                        "reputation": round(c.reputation, 4),
+                        "trusted": c.trusted,
                     }
                     for c in opinion.contributions
                 ],
