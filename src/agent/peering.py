@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 # Refusals that are a peer's fault (not clock skew, not a newer protocol version).
 _FAULTS = frozenset({"bad_signature", "malformed", "replayed", "rate_limited", "oversized"})
+_JUDGED_KEPT = 100_000  # judged observations remembered (and persisted), oldest dropped first
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,10 @@ class PeerService:
         self._disputed: dict[str, float] = {}  # indicator -> when we last disputed it
         self._disputes_heard: dict[str, list[float]] = {}  # indicator -> recent disputes
         self.on_evidence: Callable[[Evidence], None] | None = None
-        self._judged: set[tuple[str, str]] = set()
+        # (peer, ip) confirmed, ("contradicted", message_id) charged: kept in insertion
+        # order, bounded, and saved with the reputations so a restart never counts the
+        # same observation twice.
+        self._judged: dict[tuple[str, str], None] = {}
         self._raised: dict[str, float] = {}
         self._last_persist = 0.0
         self._load_reputations()
@@ -280,7 +284,7 @@ class PeerService:
             with self._lock:
                 if (peer, ip) in self._judged:
                     return
-                self._judged.add((peer, ip))
+                self._remember((peer, ip))
                 self.book.confirmed(peer, now)
             self.counts["confirmations"] += 1
             return
@@ -293,11 +297,17 @@ class PeerService:
         if not ids:  # no stored report to charge (not a call from _weigh): once per pair
             ids = {f"{peer}|{ip}"}
         with self._lock:
-            fresh = {("contradicted", m) for m in ids} - self._judged
-            self._judged |= fresh
+            fresh = [k for m in ids if (k := ("contradicted", m)) not in self._judged]
+            for key in fresh:
+                self._remember(key)
             for _ in fresh:
                 self.book.contradicted(peer, now)
         self.counts["contradictions"] += len(fresh)
+
+    def _remember(self, key: tuple[str, str]) -> None:
+        self._judged[key] = None
+        if len(self._judged) > _JUDGED_KEPT:
+            del self._judged[next(iter(self._judged))]
 
     def _confirm_reporters(self, ip: str, now: float) -> None:
         """Our detectors flagged `ip`: its reporters were right, its disputers wrong."""
@@ -429,7 +439,9 @@ class PeerService:
                 pid: [r.good, r.bad, r.updated, r.confirmed, r.contradicted, r.faults, r.reports]
                 for pid, r in self.book.peers.items()
             }
+            judged = list(self._judged)
         self.store.set_meta("reputations", orjson.dumps(data).decode())
+        self.store.set_meta("judged", orjson.dumps(judged).decode())
 
     def _load_reputations(self) -> None:
         raw = self.store.get_meta("reputations")
@@ -451,6 +463,13 @@ class PeerService:
                 )
         except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
             log.warning("ignoring unreadable saved reputations: %s", exc)
+        raw = self.store.get_meta("judged")
+        if raw:
+            try:
+                for a, b in orjson.loads(raw)[-_JUDGED_KEPT:]:
+                    self._judged[(str(a), str(b))] = None
+            except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+                log.warning("ignoring unreadable saved judgements: %s", exc)
 
     # -- opinions --------------------------------------------------------------------------
 

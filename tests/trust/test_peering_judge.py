@@ -61,3 +61,18 @@ def test_confirmations_count_once_per_peer_and_indicator(tmp_path: Path) -> None
         svc._judge(peer, ATTACKER, clock[0], confirm=True)
     assert svc.reputation_view(peer)["confirmed"] == 1
     store.close()
+
+
+def test_judgements_survive_a_restart_and_are_not_counted_twice(tmp_path: Path) -> None:
+    svc, store, clock = _service(tmp_path)
+    peer = Identity(b"\x03" * 32).peer_id
+    svc._judge(peer, ATTACKER, clock[0], confirm=True)
+    svc._judge(peer, PROTECTED, clock[0], confirm=False)
+    svc._maybe_persist(clock[0], force=True)
+    store.close()
+    again, store, clock = _service(tmp_path)
+    again._judge(peer, ATTACKER, clock[0], confirm=True)
+    again._judge(peer, PROTECTED, clock[0], confirm=False)
+    view = again.reputation_view(peer)
+    assert (view["confirmed"], view["contradicted"]) == (1, 1)
+    store.close()
