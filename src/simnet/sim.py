@@ -286,6 +286,7 @@ class Simulation:
 
     def _exposure(self, a: SimAgent, camp: Campaign, caught: bool, delay: float) -> None:
         if not a.online:
+            camp.exposures.pop(a.index, None)  # the host is off: the attack missed it
             return
         if caught and self._behaves_honestly(a):
             self.at(self.now + delay, lambda: self._detect(a, camp.ip, camp))
