@@ -43,6 +43,7 @@ from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
 from agent.outputs.writer import OutputWriter
 from agent.pipeline import Action, Pipeline, Suppressed
+from agent.reference_data import load_reference_data
 from agent.store import open_store
 from agent.store.base import Store
 from detection.model import Alert, Evidence, ProfileSummary, Record
@@ -280,7 +281,9 @@ def analyze(
                 config.allowlist.file or data / "allowlist.conf",
                 config.allowlist.organizations_dir or data / "organizations_info",
             )
-        pipeline = Pipeline(config, allowlist)
+        context, reference_warnings = load_reference_data(config)
+        allow_warnings += reference_warnings
+        pipeline = Pipeline(config, allowlist, context=context)
         if store is None:
             store = open_store(str(outdir / "starling.db"))
         writer = OutputWriter(outdir)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from detection.heuristics.horizontal_port_scan import HorizontalPortScanParams
-from detection.heuristics.long_connection import LongConnectionParams
-from detection.heuristics.vertical_port_scan import VerticalPortScanParams
+from detection.heuristics import REGISTRY
 
 __all__ = ["Config", "ConfigError", "load_config"]
 
@@ -53,10 +51,31 @@ class AllowlistConfig(_Section):
     organizations_dir: Path | None = Field(None, description="default: bundled")
 
 
-class DetectorsConfig(_Section):
-    long_connection: LongConnectionParams = LongConnectionParams()
-    horizontal_port_scan: HorizontalPortScanParams = HorizontalPortScanParams()
-    vertical_port_scan: VerticalPortScanParams = VerticalPortScanParams()
+# One section per detector, built from the registry: `detectors.<name>` is that
+# detector's own `Params` model (thresholds defined once, in the detector).
+if TYPE_CHECKING:
+    DetectorsConfig = _Section
+else:
+    DetectorsConfig = create_model(
+        "DetectorsConfig",
+        __base__=_Section,
+        **{cls.name: (cls.Params, cls.Params()) for cls in REGISTRY},
+    )
+
+
+class ReferenceDataConfig(_Section):
+    """Files the detectors consult; unset = the copies bundled in agent/data."""
+
+    services: Path | None = Field(None, description="known services (Slips services.csv)")
+    org_ports: Path | None = Field(
+        None, description="ports used by specific organisations (ports_used_by_specific_orgs.csv)"
+    )
+    organizations_dir: Path | None = Field(
+        None, description="organizations_info directory (ASNs, domains, IP ranges)"
+    )
+    tor_exit_nodes: Path | None = Field(
+        None, description="Tor exit node addresses, one per line (none bundled)"
+    )
 
 
 class OutputsConfig(_Section):
@@ -185,7 +204,8 @@ class Config(_Section):
     profiles: ProfilesConfig = ProfilesConfig()
     alerts: AlertsConfig = AlertsConfig()
     allowlist: AllowlistConfig = AllowlistConfig()
-    detectors: DetectorsConfig = DetectorsConfig()
+    detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    reference_data: ReferenceDataConfig = ReferenceDataConfig()
     inputs: InputsConfig = InputsConfig()
     outputs: OutputsConfig = OutputsConfig()
     p2p: P2PConfig = P2PConfig()

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from agent.config import Config
 from detection.accumulator import Accumulator
 from detection.allowlist import Allowlist
-from detection.heuristics import REGISTRY, Detector
+from detection.heuristics import REGISTRY, DetectionContext, Detector
 from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
 from detection.profiles import ProfileTracker
 
@@ -77,12 +77,12 @@ _MAX_RESOLVED = 200_000  # ip -> domains map for domain allowlisting, bounded
 _JUMP_CONFIRM = 1000  # consecutive far-ahead records that confirm a time jump
 
 
-def build_detectors(config: Config) -> list[Detector]:
+def build_detectors(config: Config, context: DetectionContext | None = None) -> list[Detector]:
     detectors: list[Detector] = []
     for cls in REGISTRY:
         params = getattr(config.detectors, cls.name)
         if params.enabled:
-            detectors.append(cls(params))
+            detectors.append(cls(params, context))
     return detectors
 
 
@@ -92,11 +92,14 @@ class Pipeline:
         config: Config,
         allowlist: Allowlist | None = None,
         detectors: Sequence[Detector] | None = None,
+        context: DetectionContext | None = None,
     ) -> None:
         self.config = config
         self.width = config.profiles.window_seconds
         self.allowlist = allowlist if allowlist is not None and not allowlist.is_empty else None
-        self.detectors = list(detectors) if detectors is not None else build_detectors(config)
+        self.detectors = (
+            list(detectors) if detectors is not None else build_detectors(config, context)
+        )
         self.profiles = ProfileTracker(config.profiles.direction, config.profiles.late_windows)
         self.accumulator = Accumulator(config.alert_threshold)
         self._flow_detectors = [d for d in self.detectors if Flow in d.consumes]

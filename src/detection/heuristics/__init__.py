@@ -1,12 +1,40 @@
-"""Heuristic detectors, one per module. `REGISTRY` lists them in run order."""
+"""Heuristic detectors, one per module, found by discovery.
+
+Every public module of this package (not starting with ``_``, not ``base``) that
+defines a concrete `Detector` subclass with a ``name`` contributes it to
+`REGISTRY`, sorted by name (a stable run order). Adding a detector is adding a
+module: no list to edit, and its ``Params`` model becomes the config section
+``detectors.<name>`` (`agent.config`).
+"""
 
 from __future__ import annotations
 
-from detection.heuristics.base import Detector
-from detection.heuristics.horizontal_port_scan import HorizontalPortScan
-from detection.heuristics.long_connection import LongConnection
-from detection.heuristics.vertical_port_scan import VerticalPortScan
+import importlib
+import inspect
+import pkgutil
 
-REGISTRY: tuple[type[Detector], ...] = (LongConnection, HorizontalPortScan, VerticalPortScan)
+from detection.heuristics.base import DetectionContext, Detector
 
-__all__ = ["REGISTRY", "Detector"]
+
+def _discover() -> tuple[type[Detector], ...]:
+    found: dict[str, type[Detector]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for obj in vars(module).values():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, Detector)
+                and not inspect.isabstract(obj)
+                and obj.__module__ == module.__name__
+            ):
+                if obj.name in found:
+                    raise RuntimeError(f"two detectors named {obj.name!r}")
+                found[obj.name] = obj
+    return tuple(found[name] for name in sorted(found))
+
+
+REGISTRY: tuple[type[Detector], ...] = _discover()
+
+__all__ = ["REGISTRY", "DetectionContext", "Detector"]

@@ -17,14 +17,47 @@ the YAML config (so a misspelt threshold is a config error, not a silent default
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from detection.allowlist import CidrIndex, OrgInfo
 from detection.model import Evidence, Record
 
-__all__ = ["Detector", "DetectorParams", "is_multicast_or_broadcast", "report_due"]
+__all__ = [
+    "DetectionContext",
+    "Detector",
+    "DetectorParams",
+    "OrgPort",
+    "is_multicast_or_broadcast",
+    "report_due",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPort:
+    """A port an organisation is known to use (``ports_used_by_specific_orgs.csv``)."""
+
+    organization: str
+    ranges: CidrIndex
+    first_port: int
+    last_port: int
+    proto: str  # "tcp" | "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionContext:
+    """Reference data detectors may consult. The agent loads it from files
+    (`agent.reference_data`); detection itself does no I/O. Every field has an
+    empty default, so a detector must behave sensibly without it."""
+
+    services: Mapping[tuple[str, int], str] = field(default_factory=dict)  # (proto, port)
+    org_ports: tuple[OrgPort, ...] = ()
+    organizations: Mapping[str, OrgInfo] = field(default_factory=dict)  # name -> info
+    tor_exit_nodes: frozenset[str] = frozenset()
+    own_addresses: frozenset[str] = frozenset()
 
 
 class DetectorParams(BaseModel):
@@ -39,8 +72,9 @@ class Detector(ABC):
     consumes: ClassVar[tuple[type, ...]]
     Params: ClassVar[type[DetectorParams]]
 
-    def __init__(self, params: DetectorParams) -> None:
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
         self.params = params
+        self.context = context if context is not None else DetectionContext()
 
     @property
     def source(self) -> str:

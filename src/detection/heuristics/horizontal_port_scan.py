@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from detection.heuristics._scan import ScanState, scan_confidence
 from detection.heuristics.base import (
+    DetectionContext,
     Detector,
     DetectorParams,
     is_multicast_or_broadcast,
@@ -37,8 +38,8 @@ class HorizontalPortScan(Detector):
     consumes = (Flow,)
     Params = HorizontalPortScanParams
 
-    def __init__(self, params: DetectorParams) -> None:
-        super().__init__(params)
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
         assert isinstance(params, HorizontalPortScanParams)
         self.first = params.min_hosts + 1
         self.steps = params.report_at

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from detection.heuristics.base import (
+    DetectionContext,
     Detector,
     DetectorParams,
     is_multicast_or_broadcast,
@@ -31,8 +32,8 @@ class LongConnection(Detector):
     consumes = (Flow,)
     Params = LongConnectionParams
 
-    def __init__(self, params: DetectorParams) -> None:
-        super().__init__(params)
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
         assert isinstance(params, LongConnectionParams)
         self.threshold = params.threshold_seconds
         # (saddr, daddr, dport, window) -> number of long flows

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from detection.heuristics._scan import ScanState, scan_confidence
 from detection.heuristics.base import (
+    DetectionContext,
     Detector,
     DetectorParams,
     is_multicast_or_broadcast,
@@ -35,8 +36,8 @@ class VerticalPortScan(Detector):
     consumes = (Flow,)
     Params = VerticalPortScanParams
 
-    def __init__(self, params: DetectorParams) -> None:
-        super().__init__(params)
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
         assert isinstance(params, VerticalPortScanParams)
         self.first = params.min_ports + 1
         self.steps = params.report_at
