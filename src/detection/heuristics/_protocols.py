@@ -1,0 +1,247 @@
+"""Helpers shared by the protocol detectors (TLS, SSH, SMTP, HTTP, beaconing).
+
+* `make_evidence`: the one place a protocol detector builds its `Evidence`
+  (type and source come from the detector, so they cannot disagree).
+* Name and organisation helpers for the certificate detectors: the CN of a
+  certificate subject, whether a host name matches a (wildcard) CN, which
+  organisation of `DetectionContext.organizations` owns a domain or an IP.
+* `UnrecognisedServiceOnPort`: the common machinery of "non-TLS traffic on 443"
+  and "non-HTTP traffic on 80" (see its docstring for the deferred decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from detection.heuristics.base import DetectionContext, Detector, DetectorParams
+from detection.model import Evidence, Flow, ThreatLevel
+
+MAX_EVIDENCE_UIDS = 10  # uids named by one evidence (count carries the magnitude)
+
+
+def make_evidence(
+    det: Detector,
+    *,
+    attacker: str,
+    victim: str | None,
+    level: ThreatLevel,
+    confidence: float,
+    ts: float,
+    window: int,
+    description: str,
+    technique: str,
+    uids: Sequence[str] = (),
+    dport: int | None = None,
+    proto: str | None = None,
+    count: int | None = None,
+) -> Evidence:
+    return Evidence(
+        type=det.name,
+        attacker=attacker,
+        victim=victim or None,
+        threat_level=level,
+        confidence=max(0.0, min(1.0, confidence)),
+        ts=ts,
+        timewindow=window,
+        description=description,
+        source=det.source,
+        uids=tuple(u for u in uids[:MAX_EVIDENCE_UIDS] if u),
+        dport=dport,
+        proto=proto,
+        count=count,
+        attack_technique=technique,
+    )
+
+
+# -- names and organisations -----------------------------------------------------------
+
+
+def subject_cn(subject: str) -> str:
+    """The CN of an X.509 subject string (``CN=www.google.com,O=…``), lower case."""
+    for part in subject.split(","):
+        key, sep, value = part.strip().partition("=")
+        if sep and key.strip().upper() == "CN":
+            return value.strip().lower().rstrip(".")
+    return ""
+
+
+def name_matches(host: str, pattern: str) -> bool:
+    """Does `host` match a certificate name (``*.example.com`` covers one label)?"""
+    host = host.lower().rstrip(".")
+    pattern = pattern.lower().rstrip(".")
+    if not host or not pattern:
+        return False
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return host == pattern
+
+
+def registered_domain(host: str) -> str:
+    """A cheap registered-domain guess: the last two labels (three for ``co.uk``-like)."""
+    labels = host.lower().rstrip(".").lstrip("*.").split(".")
+    if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def org_of_domain(context: DetectionContext, host: str) -> str | None:
+    """The organisation whose domain list covers `host` (suffix match), if any."""
+    host = host.lower().rstrip(".").removeprefix("*.")
+    if not host:
+        return None
+    labels = host.split(".")
+    suffixes = {".".join(labels[i:]) for i in range(len(labels) - 1)}
+    for name, info in context.organizations.items():
+        if not suffixes.isdisjoint(info.domains):
+            return name
+    return None
+
+
+def org_owns_ip(context: DetectionContext, org: str, ip: str) -> bool:
+    info = context.organizations.get(org)
+    return info is not None and info.ranges.lookup(ip)
+
+
+def in_any_org(context: DetectionContext, ip: str) -> bool:
+    return any(info.ranges.lookup(ip) for info in context.organizations.values())
+
+
+def is_private(ip: str) -> bool:
+    """RFC 1918, loopback, link-local and IPv6 ULA/link-local (string tests, no parsing)."""
+    if ":" in ip:
+        low = ip.lower()
+        return low.startswith(("fc", "fd", "fe80", "::1"))
+    if ip.startswith(("10.", "192.168.", "127.", "169.254.")):
+        return True
+    if ip.startswith("172."):
+        second = ip.split(".", 2)[1]
+        return second.isdigit() and 16 <= int(second) <= 31
+    return False
+
+
+# -- a protocol expected on a port but not seen ------------------------------------------
+
+
+class UnrecognisedServiceParams(DetectorParams):
+    # Established flows carrying fewer bytes (both ways) are ignored: a lone byte
+    # is a TCP keep-alive probe of a connection whose start was not seen.
+    min_bytes: int = 2
+    match_seconds: float = 300.0  # a recognised flow of the same pair this close clears one
+    max_pending: int = 10_000  # candidate flows kept per window (bounded memory)
+    max_reports_per_source: int = 20  # evidence per source and window (no flood)
+
+
+class UnrecognisedServiceOnPort(Detector):
+    """Established TCP flows to `port` whose service the sensor did not recognise.
+
+    Theory of operation: a candidate (established, >= `min_bytes`, service not
+    containing any of `service_words`) is not decided at once. Zeek often labels
+    one flow of a pair and misses the handshake of another (mid-stream start),
+    so a flow is cleared when the same (source, destination) had a recognised
+    flow, or a protocol record (ssl.log/http.log), within `match_seconds`
+    before or after it. Recognised pairs are remembered in `match_seconds`
+    slots; candidates are decided when their window closes (by then the stream
+    is two windows further, so "after" has been seen). Flows from formats that
+    never name a service (Argus, nfdump) are never candidates: the detector
+    only decides once it has seen at least one flow with a service.
+    """
+
+    port: ClassVar[int]
+    service_words: ClassVar[tuple[str, ...]]
+    protocol: ClassVar[str]  # for descriptions: "TLS", "HTTP"
+    technique: ClassVar[str] = "T1571"  # Non-Standard Port (protocol/port mismatch)
+
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
+        assert isinstance(params, UnrecognisedServiceParams)
+        self.p = params
+        self._services_seen = False
+        self._pending: dict[int, list[Flow]] = {}
+        # (saddr, daddr, slot) -> window of the newest recognised flow in that slot
+        self._recognised: dict[tuple[str, str, int], int] = {}
+
+    def _slot(self, ts: float) -> int:
+        return int(ts // self.p.match_seconds)
+
+    def _mark(self, saddr: str, daddr: str, ts: float, window: int) -> None:
+        self._recognised[(saddr, daddr, self._slot(ts))] = window
+
+    def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
+        if type(record) is not Flow:
+            rec: Flow = record  # type: ignore[assignment]  # protocol records share these fields
+            self._mark(rec.saddr, rec.daddr, rec.ts, window)
+            return None
+        flow = record
+        if flow.service:
+            self._services_seen = True
+        if flow.dport != self.port or flow.proto != "tcp":
+            return None
+        service = flow.service.lower()
+        if service and any(w in service for w in self.service_words):
+            self._mark(flow.saddr, flow.daddr, flow.ts, window)
+            return None
+        if not flow.established or flow.sbytes + flow.dbytes < self.p.min_bytes:
+            return None
+        pending = self._pending.setdefault(window, [])
+        if len(pending) < self.p.max_pending:
+            pending.append(flow)
+        return None
+
+    def _cleared(self, flow: Flow) -> bool:
+        slot = self._slot(flow.ts)
+        rec = self._recognised
+        return any((flow.saddr, flow.daddr, s) in rec for s in (slot - 1, slot, slot + 1))
+
+    def close_window(self, window: int) -> Sequence[Evidence] | None:
+        out: list[Evidence] = []
+        for w in sorted(k for k in self._pending if k <= window):
+            flows = self._pending.pop(w)
+            if self._services_seen:
+                out.extend(self._decide(flows, w))
+        for key in [k for k, w in self._recognised.items() if w < window]:
+            del self._recognised[key]
+        return out or None
+
+    def _decide(self, flows: list[Flow], window: int) -> list[Evidence]:
+        groups: dict[tuple[str, str], list[Flow]] = {}
+        for f in flows:
+            if not self._cleared(f):
+                groups.setdefault((f.saddr, f.daddr), []).append(f)
+        per_source: dict[str, int] = {}
+        out: list[Evidence] = []
+        for (saddr, daddr), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            if per_source.get(saddr, 0) >= self.p.max_reports_per_source:
+                continue
+            per_source[saddr] = per_source.get(saddr, 0) + 1
+            n = len(group)
+            sent = sum(f.sbytes for f in group)
+            received = sum(f.dbytes for f in group)
+            services = sorted({f.service for f in group if f.service})
+            seen_as = f" (seen as {', '.join(services)})" if services else ""
+            flows_word = "flow" if n == 1 else "flows"
+            out.append(
+                make_evidence(
+                    self,
+                    attacker=saddr,
+                    victim=daddr,
+                    level=ThreatLevel.MEDIUM,
+                    # More flows of the same pair make a misread handshake less likely.
+                    confidence=min(0.9, 0.6 + 0.1 * n),
+                    ts=group[0].ts,
+                    window=window,
+                    description=(
+                        f"Non-{self.protocol} traffic on port {self.port}/tcp from {saddr} "
+                        f"to {daddr}: {n} established {flows_word}{seen_as}, {sent} bytes "
+                        f"sent, {received} received, no {self.protocol} seen for the pair "
+                        f"within {self.p.match_seconds:.0f} s"
+                    ),
+                    technique=self.technique,
+                    uids=[f.uid for f in group],
+                    dport=self.port,
+                    proto="tcp",
+                    count=n,
+                )
+            )
+        return out

@@ -1,0 +1,45 @@
+"""Must-trigger rows of the protocol group (TLS/SSH/SMTP/HTTP) on repo copies of
+Slips' Zeek captures, through the real `analyze` pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.analyze import analyze
+from agent.config import load_config
+from detection.model import Evidence
+
+ZEEK = Path(__file__).parents[1] / "data" / "captures" / "zeek"
+
+_RUNS: dict[str, list[Evidence]] = {}  # one analysis per capture for this module
+
+
+@pytest.fixture
+def evidence(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    def run(name: str, kind: str) -> list[Evidence]:
+        if name not in _RUNS:
+            out = tmp_path_factory.mktemp("out")
+            result = analyze(str(ZEEK / name), load_config(None), outdir=out, keep_findings=True)
+            assert result.exit_code == 0
+            _RUNS[name] = list(result.evidence)
+        return [e for e in _RUNS[name] if e.type == kind]
+
+    return run
+
+
+def test_test9_non_http_on_port_80(evidence) -> None:  # type: ignore[no-untyped-def]
+    evs = evidence("test9-mixed-zeek-dir", "non_http_port_80")
+    hits = [e for e in evs if "CAwUdr34dVnyOwbUuj" in e.uids]
+    assert [(e.attacker, e.victim, e.dport) for e in hits] == [("10.0.2.15", "194.132.197.198", 80)]
+    assert "Non-HTTP traffic on port 80/tcp" in hits[0].description
+
+
+def test_test10_non_tls_on_port_443(evidence) -> None:  # type: ignore[no-untyped-def]
+    evs = evidence("test10-mixed-zeek-dir", "non_tls_port_443")
+    pairs = {(e.attacker, e.victim) for e in evs}
+    assert ("147.32.83.156", "3.123.248.34") in pairs
+    hit = next(e for e in evs if e.victim == "3.123.248.34")
+    assert set(hit.uids) == {"CciZw53W5iBCyQGwAf", "CEZEja4hfSRQgUbr8"}
+    assert all(e.dport == 443 for e in evs)
