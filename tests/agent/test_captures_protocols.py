@@ -43,3 +43,30 @@ def test_test10_non_tls_on_port_443(evidence) -> None:  # type: ignore[no-untype
     hit = next(e for e in evs if e.victim == "3.123.248.34")
     assert set(hit.uids) == {"CciZw53W5iBCyQGwAf", "CEZEja4hfSRQgUbr8"}
     assert all(e.dport == 443 for e in evs)
+
+
+def test_test14_bad_smtp_login_and_brute_force(evidence) -> None:  # type: ignore[no-untyped-def]
+    for kind in ("smtp_bad_login", "smtp_login_bruteforce"):
+        evs = evidence("test14-malicious-zeek-dir", kind)
+        assert {(e.attacker, e.victim, e.dport) for e in evs} == {
+            ("10.1.11.101", "80.75.42.226", 25)
+        }, kind
+    (brute,) = evidence("test14-malicious-zeek-dir", "smtp_login_bruteforce")
+    assert brute.count == 3 and "within 7.2 s" in brute.description
+
+
+def test_test14_suspicious_user_agent(evidence) -> None:  # type: ignore[no-untyped-def]
+    evs = evidence("test14-malicious-zeek-dir", "suspicious_user_agent")
+    jndi = [e for e in evs if "${jndi:ldap://xyz.xyz.com" in e.description]
+    assert [(e.attacker, e.victim, e.attack_technique) for e in jndi] == [
+        ("10.0.2.15", "195.113.232.72", "T1190")
+    ]
+
+
+def test_test14_executable_download(evidence) -> None:  # type: ignore[no-untyped-def]
+    evs = evidence("test14-malicious-zeek-dir", "executable_download")
+    assert {(e.attacker, e.victim) for e in evs} == {
+        ("10.0.2.15", "147.32.80.7"),
+        ("10.0.2.15", "195.113.214.206"),
+    }
+    assert any("application/x-dosexec" in e.description and ".exe" in e.description for e in evs)
