@@ -70,3 +70,15 @@ def test_test14_executable_download(evidence) -> None:  # type: ignore[no-untype
         ("10.0.2.15", "195.113.214.206"),
     }
     assert any("application/x-dosexec" in e.description and ".exe" in e.description for e in evs)
+
+
+def test_test15_ssh_client_version_changing(evidence) -> None:  # type: ignore[no-untyped-def]
+    (ev,) = evidence("test15-malicious-zeek-dir", "ssh_version_changing")
+    assert (ev.attacker, ev.victim) == ("192.168.1.247", None)
+    assert "OpenSSH_8.1 -> OpenSSH_9.1" in ev.description
+
+
+def test_test15_google_cn_served_for_netflix(evidence) -> None:  # type: ignore[no-untyped-def]
+    evs = evidence("test15-malicious-zeek-dir", "incompatible_certificate_cn")
+    assert [(e.attacker, e.victim) for e in evs] == [("10.0.2.15", "52.0.131.132")]
+    assert "CN www.google.com (google) served for netflix.com" in evs[0].description
