@@ -212,6 +212,7 @@ class NoticeRecord(NamedTuple):
     src: str
     dst: str
     n: int | None
+    p: int | None = None  # the port the notice is about (Scan::Address_Scan)
 
 
 class TunnelRecord(NamedTuple):

@@ -393,6 +393,7 @@ def _notice(d: Mapping[str, _Raw], ss: str) -> NoticeRecord:
         _str(d.get("src")),
         _str(d.get("dst")),
         _opt_int(d.get("n"), "n"),
+        _port(d.get("p"), "p"),
     )
 
 

@@ -93,3 +93,47 @@ def test_vertical_threshold_from_config(flow_factory: FlowFactory) -> None:
     det = VerticalPortScan(VerticalPortScanParams(min_ports=2))
     flows = [flow_factory(daddr="45.33.32.156", dport=p) for p in range(3)]
     assert [e.count for e in run(det, flows)] == [3]
+
+
+def test_horizontal_udp_scan_counts_unanswered_udp(flow_factory: FlowFactory) -> None:
+    det = HorizontalPortScan(HorizontalPortScanParams())
+    answered = [
+        flow_factory(daddr=f"10.0.2.{i}", dport=161, proto="udp", established=True)
+        for i in range(3)
+    ]
+    silent = [flow_factory(daddr=f"10.0.1.{i}", dport=161, proto="udp") for i in range(6)]
+    # answers are counted once the key has a scan state (after its first unanswered probe)
+    (ev,) = run(det, silent[:1] + answered + silent[1:])
+    assert ev.proto == "udp" and ev.dport == 161 and ev.count == 6
+    assert "161/udp: 6 hosts, 3 answered" in ev.description
+
+
+def test_horizontal_tcp_and_udp_are_separate_scans(flow_factory: FlowFactory) -> None:
+    det = HorizontalPortScan(HorizontalPortScanParams())
+    flows = [flow_factory(daddr=f"10.0.1.{i}", dport=53, proto="udp") for i in range(5)]
+    flows += [flow_factory(daddr=f"10.0.2.{i}", dport=53, proto="tcp") for i in range(5)]
+    assert run(det, flows) == []
+
+
+def test_vertical_udp_scan(flow_factory: FlowFactory) -> None:
+    det = VerticalPortScan(VerticalPortScanParams())
+    flows = [flow_factory(daddr="45.33.32.156", dport=p, proto="udp") for p in range(100, 106)]
+    (ev,) = run(det, flows)
+    assert ev.proto == "udp" and ev.victim == "45.33.32.156" and ev.count == 6
+    assert "over udp: 6 ports, 0 answered" in ev.description
+
+
+def test_vertical_tcp_and_udp_are_separate_scans(flow_factory: FlowFactory) -> None:
+    det = VerticalPortScan(VerticalPortScanParams())
+    flows = [flow_factory(daddr="45.33.32.156", dport=p, proto="udp") for p in range(5)]
+    flows += [flow_factory(daddr="45.33.32.156", dport=p, proto="tcp") for p in range(5, 10)]
+    assert run(det, flows) == []
+
+
+def test_rejected_flows_count_as_unanswered(flow_factory: FlowFactory) -> None:
+    """REJ (an RST answer) and S0 (no answer) are both probes that found no service."""
+    det = VerticalPortScan(VerticalPortScanParams())
+    flows = [flow_factory(daddr="45.33.32.156", dport=p, state="REJ", dpkts=1) for p in range(3)]
+    flows += [flow_factory(daddr="45.33.32.156", dport=p, state="S0") for p in range(3, 6)]
+    (ev,) = run(det, flows)
+    assert ev.count == 6 and ev.proto == "tcp"
