@@ -131,6 +131,9 @@ class UnrecognisedServiceParams(DetectorParams):
     match_seconds: float = 300.0  # a recognised flow of the same pair this close clears one
     max_pending: int = 10_000  # candidate flows kept per window (bounded memory)
     max_reports_per_source: int = 20  # evidence per source and window (no flood)
+    # Big providers' ranges (Google, Microsoft, Apple, Facebook, Twitter) carry
+    # proprietary protocols and TLS that Zeek misses; skip them.
+    skip_organizations: bool = True
 
 
 class UnrecognisedServiceOnPort(Detector):
@@ -143,7 +146,11 @@ class UnrecognisedServiceOnPort(Detector):
     flow, or a protocol record (ssl.log/http.log), within `match_seconds`
     before or after it. Recognised pairs are remembered in `match_seconds`
     slots; candidates are decided when their window closes (by then the stream
-    is two windows further, so "after" has been seen). Flows from formats that
+    is two windows further, so "after" has been seen). A mid-stream flow (Zeek
+    history without the originator's SYN) is usually the tail of a long
+    connection that Zeek split after its inactivity timeout, whose start was
+    recognised: it is cleared by a recognised flow of the pair anywhere in its
+    window or the adjacent ones. Flows from formats that
     never name a service (Argus, nfdump) are never candidates: the detector
     only decides once it has seen at least one flow with a service.
     """
@@ -161,12 +168,15 @@ class UnrecognisedServiceOnPort(Detector):
         self._pending: dict[int, list[Flow]] = {}
         # (saddr, daddr, slot) -> window of the newest recognised flow in that slot
         self._recognised: dict[tuple[str, str, int], int] = {}
+        # (saddr, daddr, window) of recognised flows, for mid-stream candidates
+        self._recognised_windows: set[tuple[str, str, int]] = set()
 
     def _slot(self, ts: float) -> int:
         return int(ts // self.p.match_seconds)
 
     def _mark(self, saddr: str, daddr: str, ts: float, window: int) -> None:
         self._recognised[(saddr, daddr, self._slot(ts))] = window
+        self._recognised_windows.add((saddr, daddr, window))
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is not Flow:
@@ -176,12 +186,14 @@ class UnrecognisedServiceOnPort(Detector):
         flow = record
         if flow.service:
             self._services_seen = True
-        if flow.dport != self.port or flow.proto != "tcp":
+        if flow.dport != self.port or flow.proto != "tcp" or not flow.saddr:
             return None
         service = flow.service.lower()
         if service and any(w in service for w in self.service_words):
             self._mark(flow.saddr, flow.daddr, flow.ts, window)
             return None
+        if "C" in flow.history or "c" in flow.history:
+            return None  # bad checksums: Zeek could not read the payload
         if not flow.established or flow.sbytes + flow.dbytes < self.p.min_bytes:
             return None
         pending = self._pending.setdefault(window, [])
@@ -189,7 +201,11 @@ class UnrecognisedServiceOnPort(Detector):
             pending.append(flow)
         return None
 
-    def _cleared(self, flow: Flow) -> bool:
+    def _cleared(self, flow: Flow, window: int) -> bool:
+        if flow.history and "S" not in flow.history:  # mid-stream (see class docstring)
+            wins = self._recognised_windows
+            if any((flow.saddr, flow.daddr, w) in wins for w in (window - 1, window, window + 1)):
+                return True
         slot = self._slot(flow.ts)
         rec = self._recognised
         return any((flow.saddr, flow.daddr, s) in rec for s in (slot - 1, slot, slot + 1))
@@ -202,20 +218,26 @@ class UnrecognisedServiceOnPort(Detector):
                 out.extend(self._decide(flows, w))
         for key in [k for k, w in self._recognised.items() if w < window]:
             del self._recognised[key]
+        self._recognised_windows = {k for k in self._recognised_windows if k[2] >= window}
         return out or None
 
     def _decide(self, flows: list[Flow], window: int) -> list[Evidence]:
         groups: dict[tuple[str, str], list[Flow]] = {}
         for f in flows:
-            if not self._cleared(f):
+            if not self._cleared(f, window):
                 groups.setdefault((f.saddr, f.daddr), []).append(f)
         per_source: dict[str, int] = {}
         out: list[Evidence] = []
         for (saddr, daddr), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             if per_source.get(saddr, 0) >= self.p.max_reports_per_source:
                 continue
+            if self.p.skip_organizations and in_any_org(self.context, daddr):
+                continue
             per_source[saddr] = per_source.get(saddr, 0) + 1
             n = len(group)
+            # A flow seen from its SYN with payload both ways is a clear verdict;
+            # a mid-stream or one-sided flow may just be a misread TLS/HTTP tail.
+            full = any("S" in f.history and f.sbytes and f.dbytes for f in group)
             sent = sum(f.sbytes for f in group)
             received = sum(f.dbytes for f in group)
             services = sorted({f.service for f in group if f.service})
@@ -226,9 +248,9 @@ class UnrecognisedServiceOnPort(Detector):
                     self,
                     attacker=saddr,
                     victim=daddr,
-                    level=ThreatLevel.MEDIUM,
+                    level=ThreatLevel.MEDIUM if full else ThreatLevel.LOW,
                     # More flows of the same pair make a misread handshake less likely.
-                    confidence=min(0.9, 0.6 + 0.1 * n),
+                    confidence=min(0.9, (0.6 if full else 0.3) + 0.1 * n),
                     ts=group[0].ts,
                     window=window,
                     description=(

@@ -91,6 +91,8 @@ class ExecutableDownload(Detector):
         rec: HttpRecord | FilesRecord,
         window: int,
     ) -> Sequence[Evidence] | None:
+        if not client:
+            return None
         if uid and (uid, window) in self._uids:
             return None
         if uid:

@@ -44,7 +44,7 @@ class IncompatibleCertificateCn(Detector):
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: SslRecord = record  # type: ignore[assignment]  # routed by `consumes`
-        if not rec.subject or not self.context.organizations:
+        if not rec.subject or not rec.saddr or not self.context.organizations:
             return None
         if self.p.require_sni and not rec.server_name:
             return None

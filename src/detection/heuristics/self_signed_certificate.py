@@ -39,7 +39,7 @@ class SelfSignedCertificate(Detector):
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: SslRecord = record  # type: ignore[assignment]  # routed by `consumes`
         status = rec.validation_status
-        if not status or not any(w in status.lower() for w in self._words):
+        if not status or not rec.saddr or not any(w in status.lower() for w in self._words):
             return None
         key = (rec.saddr, rec.daddr, window)
         n = self._seen.get(key, 0) + 1

@@ -47,7 +47,7 @@ class SmtpLoginBruteforce(Detector):
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: SmtpRecord = record  # type: ignore[assignment]  # routed by `consumes`
-        if not is_bad_smtp_login(rec.last_reply):
+        if not rec.saddr or not is_bad_smtp_login(rec.last_reply):
             return None
         key = (rec.saddr, rec.daddr, window)
         pair = self._pairs.get(key)

@@ -79,6 +79,8 @@ class SuspiciousUserAgent(Detector):
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: HttpRecord = record  # type: ignore[assignment]  # routed by `consumes`
         ua = rec.user_agent
+        if not rec.saddr:
+            return None
         if not ua or ua == "-":
             return self._empty(rec, window)
         technique = self._technique(ua)
