@@ -6,6 +6,14 @@ exceeds `min_hosts` (default 5), then again only when it reaches each of
 `report_at` (10, 100, 1000, then every x10), so a 100k-host scan produces a
 handful of evidence with growing counts. Multicast/broadcast destinations are
 never scan targets (service discovery looks like that).
+
+REJ (refused) and S0 (silent) flows are both unanswered probes; for UDP,
+not established means no reply came back. A host that answers on the same
+port later in the window is a server in use, not a scan target (`_scan`):
+it leaves the count, and a key with more than `max_answered_ratio` (2)
+answered hosts per unanswered one is a busy client with a few failures (e.g. a
+desktop's 443 traffic), not a scan. That cut the evidence on the benign
+Stratosphere captures from 36 to 5 (docs/detections.md).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ class HorizontalPortScanParams(DetectorParams):
     min_hosts: int = 5
     report_at: tuple[int, ...] = (10, 100, 1000)
     confidence_saturation: int = 10
+    max_answered_ratio: float = 2.0
 
 
 class HorizontalPortScan(Detector):
@@ -44,6 +53,7 @@ class HorizontalPortScan(Detector):
         self.first = params.min_hosts + 1
         self.steps = params.report_at
         self.saturation = params.confidence_saturation
+        self.max_answered_ratio = params.max_answered_ratio
         self._scans: dict[tuple[str, int, str, int], ScanState] = {}
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
@@ -55,17 +65,22 @@ class HorizontalPortScan(Detector):
         state = self._scans.get(key)
         if flow.established:
             if state is not None:
-                state.answered += 1
+                state.answer(flow.daddr)
             return None
         if is_multicast_or_broadcast(flow.daddr):
             return None
         if state is None:
             state = self._scans[key] = ScanState(flow.ts)
-        if not state.add(flow.daddr, flow.uid, flow.spkts) or not report_due(
-            len(state.targets), self.first, self.steps
-        ):
+        if not state.add(flow.daddr, flow.uid, flow.spkts):
             return None
         n = len(state.targets)
+        if (
+            n <= state.reported
+            or not report_due(n, self.first, self.steps)
+            or state.mostly_answered(self.max_answered_ratio)
+        ):
+            return None
+        state.reported = n
         return (
             Evidence(
                 type="horizontal_port_scan",

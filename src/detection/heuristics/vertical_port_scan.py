@@ -4,6 +4,11 @@ Counts, per (source, destination, protocol, window), the distinct destination
 ports whose flows were not established (TCP and UDP). Evidence when the count
 first exceeds `min_ports` (default 5), then at each of `report_at` (10, 100,
 1000, then every x10). The victim is the scanned host.
+
+REJ (refused) and S0 (silent) flows are both unanswered probes. A port that
+answers later in the window is a service in use and leaves the count; a key
+with more than `max_answered_ratio` (2) answered ports per unanswered one is
+a client of a multi-port service, not a scan (see `_scan`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class VerticalPortScanParams(DetectorParams):
     min_ports: int = 5
     report_at: tuple[int, ...] = (10, 100, 1000)
     confidence_saturation: int = 10
+    max_answered_ratio: float = 2.0
 
 
 class VerticalPortScan(Detector):
@@ -42,6 +48,7 @@ class VerticalPortScan(Detector):
         self.first = params.min_ports + 1
         self.steps = params.report_at
         self.saturation = params.confidence_saturation
+        self.max_answered_ratio = params.max_answered_ratio
         self._scans: dict[tuple[str, str, str, int], ScanState] = {}
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
@@ -53,17 +60,22 @@ class VerticalPortScan(Detector):
         state = self._scans.get(key)
         if flow.established:
             if state is not None:
-                state.answered += 1
+                state.answer(flow.dport)
             return None
         if is_multicast_or_broadcast(flow.daddr):
             return None
         if state is None:
             state = self._scans[key] = ScanState(flow.ts)
-        if not state.add(flow.dport, flow.uid, flow.spkts) or not report_due(
-            len(state.targets), self.first, self.steps
-        ):
+        if not state.add(flow.dport, flow.uid, flow.spkts):
             return None
         n = len(state.targets)
+        if (
+            n <= state.reported
+            or not report_due(n, self.first, self.steps)
+            or state.mostly_answered(self.max_answered_ratio)
+        ):
+            return None
+        state.reported = n
         return (
             Evidence(
                 type="vertical_port_scan",

@@ -137,3 +137,26 @@ def test_rejected_flows_count_as_unanswered(flow_factory: FlowFactory) -> None:
     flows += [flow_factory(daddr="45.33.32.156", dport=p, state="S0") for p in range(3, 6)]
     (ev,) = run(det, flows)
     assert ev.count == 6 and ev.proto == "tcp"
+
+
+def test_a_host_that_answers_later_is_not_a_scan_target(flow_factory: FlowFactory) -> None:
+    det = HorizontalPortScan(HorizontalPortScanParams())
+    flows = [flow_factory(daddr=f"10.0.1.{i}", dport=443) for i in range(5)]
+    flows += [flow_factory(daddr="10.0.1.0", dport=443, established=True)]  # a live server
+    flows += [flow_factory(daddr="10.0.1.0", dport=443, ts=300.0)]  # its later failure
+    flows += [flow_factory(daddr="10.0.1.5", dport=443)]  # 5 never-answering hosts
+    assert run(det, flows) == []
+    (ev,) = run(det, [flow_factory(daddr="10.0.1.6", dport=443)])
+    assert ev.count == 6 and "6 hosts, 1 answered" in ev.description
+
+
+def test_busy_client_with_a_few_failures_is_not_a_scan(flow_factory: FlowFactory) -> None:
+    """Answered hosts outnumber the unanswered ones more than max_answered_ratio:1."""
+    det = HorizontalPortScan(HorizontalPortScanParams())
+    flows = [flow_factory(daddr="10.0.9.9", dport=443)]
+    flows += [flow_factory(daddr=f"10.0.2.{i}", dport=443, established=True) for i in range(13)]
+    flows += [flow_factory(daddr=f"10.0.1.{i}", dport=443) for i in range(5)]
+    assert run(det, flows) == []  # 13 answered > 2 x 6 unanswered at the 6th host
+    # unanswered hosts keep coming: at 10, 13 <= 2 x 10, and it is reported
+    flows = [flow_factory(daddr=f"10.0.3.{i}", dport=443) for i in range(4)]
+    assert [e.count for e in run(det, flows)] == [10]
