@@ -1,0 +1,179 @@
+"""DNS resolution without connection: a name resolved to addresses that nobody
+then contacted.
+
+Malware resolves names to check connectivity, to pick a live C&C among many
+(fast flux, DGA candidates that did resolve), or to carry data in the query
+itself; ordinary software resolves in order to connect. Each answered A/AAAA
+query is held, per (client, name), until `wait_seconds` (30 min of record
+time, Slips' number) have passed: a TCP/UDP flow from any host to any of its
+answer addresses in that time clears it (from any host, because a local
+resolver or proxy may connect on the client's behalf). Held queries are
+decided when their window closes — never before the wait has elapsed in
+record time; at the end of input, a query younger than the wait is not
+judged.
+
+Quiet on normal hosts: only judged once the input has carried flows at all
+(a dns.log alone says nothing about connections); names that are never
+contacted by design are skipped — reverse lookups (.arpa), .local and other
+single-label names, wildcards, WPAD, Team Cymru's lookup service — and so are
+answers that are only private, loopback or special addresses.
+
+INFO / 0.8 as in Slips (browsers pre-resolve links; context, no score). One
+evidence per (client, name) and window, at most `max_reported_per_window` per
+client and window, then one summary evidence with the count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import Field
+
+from detection.heuristics._connections import is_ip_literal, is_private, is_special
+from detection.heuristics.base import DetectionContext, Detector, DetectorParams
+from detection.model import DnsRecord, Evidence, Flow, ThreatLevel
+
+__all__ = ["DnsWithoutConnection", "DnsWithoutConnectionParams"]
+
+_QTYPES = frozenset({"A", "AAAA"})
+_SKIPPED_SUFFIXES = (".arpa", ".local", ".cymru.com", ".localdomain", ".lan", ".home")
+
+
+class DnsWithoutConnectionParams(DetectorParams):
+    wait_seconds: float = Field(1800.0, ge=0.0)
+    grace_seconds: float = Field(30.0, ge=0.0)
+    max_pending: int = Field(20_000, ge=1)
+    max_contacted: int = Field(200_000, ge=1)
+    max_reported_per_window: int = Field(10, ge=1)
+    confidence: float = Field(0.8, ge=0.0, le=1.0)
+
+
+class _Query:
+    __slots__ = ("addresses", "ts", "uid")
+
+    def __init__(self, rec: DnsRecord, addresses: tuple[str, ...]) -> None:
+        self.ts = rec.ts
+        self.uid = rec.uid
+        self.addresses = addresses
+
+
+def _skipped_name(query: str) -> bool:
+    name = query.lower().rstrip(".")
+    return (
+        "." not in name
+        or "*" in name
+        or name.startswith("wpad.")
+        or name.endswith(_SKIPPED_SUFFIXES)
+    )
+
+
+class DnsWithoutConnection(Detector):
+    name = "dns_without_connection"
+    consumes = (Flow, DnsRecord)
+    Params = DnsWithoutConnectionParams
+
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
+        assert isinstance(params, DnsWithoutConnectionParams)
+        self.p = params
+        # window -> (client, name) -> query
+        self._pending: dict[int, dict[tuple[str, str], _Query]] = {}
+        # address -> start of the last flow to it (bounded, oldest first out)
+        self._contacted: dict[str, float] = {}
+        self._n_pending = 0
+        self._flows_seen = False
+        self._last_ts = float("-inf")
+
+    def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
+        rec: Flow | DnsRecord = record  # type: ignore[assignment]  # only these are routed here
+        self._last_ts = max(self._last_ts, rec.ts)
+        if type(rec) is Flow:
+            self._flows_seen = True
+            contacted = self._contacted
+            if rec.daddr not in contacted and len(contacted) >= self.p.max_contacted:
+                del contacted[next(iter(contacted))]
+            contacted[rec.daddr] = rec.ts
+            return None
+        dns: DnsRecord = rec  # type: ignore[assignment]  # not a Flow: a DnsRecord
+        if not dns.answers or dns.qtype not in _QTYPES or not dns.saddr:
+            return None
+        if _skipped_name(dns.query):
+            return None
+        addresses = tuple(
+            a for a in dns.answers if is_ip_literal(a) and not is_private(a) and not is_special(a)
+        )
+        if not addresses:
+            return None
+        pending = self._pending.get(window)
+        if pending is None:
+            pending = self._pending[window] = {}
+        key = (dns.saddr, dns.query.lower().rstrip("."))
+        if key in pending or self._n_pending >= self.p.max_pending:
+            return None
+        pending[key] = _Query(dns, addresses)
+        self._n_pending += 1
+        return None
+
+    def _used(self, query: _Query) -> bool:
+        """Was any answer address contacted after the query (or just before: clock
+        skew between logs, `grace_seconds`), or is it still within its wait?"""
+        since = query.ts - self.p.grace_seconds
+        for address in query.addresses:
+            last = self._contacted.get(address)
+            if last is not None and last >= since:
+                return True
+        return False
+
+    def close_window(self, window: int) -> Sequence[Evidence] | None:
+        out: list[Evidence] = []
+        cutoff = self._last_ts - self.p.wait_seconds
+        for w in sorted(w for w in self._pending if w <= window):
+            unanswered: dict[str, list[tuple[str, _Query]]] = {}
+            for (client, name), query in self._pending.pop(w).items():
+                self._n_pending -= 1
+                if query.ts > cutoff or not self._flows_seen or self._used(query):
+                    continue  # used, too young to judge, or no flows to judge by
+                unanswered.setdefault(client, []).append((name, query))
+            for client, items in unanswered.items():
+                out.extend(self._report(client, items, w))
+        return out or None
+
+    def _report(self, client: str, items: list[tuple[str, _Query]], window: int) -> list[Evidence]:
+        limit = self.p.max_reported_per_window
+        out = [
+            self._evidence(
+                client,
+                window,
+                query,
+                f"{client} resolved {name} to {', '.join(query.addresses[:3])} but no host "
+                f"connected to it within {self.p.wait_seconds / 60:.0f} min",
+            )
+            for name, query in items[:limit]
+        ]
+        if len(items) > limit:
+            rest = items[limit:]
+            names = ", ".join(n for n, _ in rest[:5])
+            ev = self._evidence(
+                client,
+                window,
+                rest[0][1],
+                f"{client} resolved {len(rest)} more names that no host connected to "
+                f"in this window ({names}, …)",
+            )
+            out.append(ev)
+        return out
+
+    def _evidence(self, client: str, window: int, query: _Query, description: str) -> Evidence:
+        return Evidence(
+            type=self.name,
+            attacker=client,
+            victim=None,
+            threat_level=ThreatLevel.INFO,
+            confidence=self.p.confidence,
+            ts=query.ts,
+            timewindow=window,
+            description=description,
+            source=self.source,
+            uids=(query.uid,),
+            attack_technique="T1071.004",  # Application Layer Protocol: DNS
+        )
