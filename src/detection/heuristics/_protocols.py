@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from detection.heuristics.base import DetectionContext, Detector, DetectorParams
 from detection.model import Evidence, Flow, ThreatLevel
@@ -267,3 +267,40 @@ class UnrecognisedServiceOnPort(Detector):
                 )
             )
         return out
+
+
+# -- per-window bookkeeping ----------------------------------------------------------------
+
+
+def drop_closed(state: dict[tuple[Any, ...], Any], window: int) -> None:
+    """Forget every entry of `state` whose key ends with a window <= `window`."""
+    for key in [k for k in state if k[-1] <= window]:
+        del state[key]
+
+
+def ssh_software(banner: str) -> str:
+    """The software part of an SSH banner (``SSH-2.0-paramiko_3.4`` -> ``paramiko_3.4``)."""
+    if banner.startswith("SSH-"):
+        parts = banner.split("-", 2)
+        return parts[2] if len(parts) == 3 else ""
+    return banner
+
+
+def report_crossed(before: int, after: int, first: int, steps: Sequence[int]) -> bool:
+    """Did a count jumping from `before` to `after` pass a `report_due` point?
+
+    For counts that grow by more than one at a time (an ssh.log line with 5
+    attempts); O(log after), whatever the jump.
+    """
+    if after <= before or after < first:
+        return False
+    if before < first:
+        return True
+    if any(before < s <= after for s in steps if s > first):
+        return True
+    point = max(steps[-1] if steps else first, 1) * 10
+    while point <= after:
+        if point > before:
+            return True
+        point *= 10
+    return False

@@ -27,6 +27,11 @@ from detection.heuristics.smtp_login_bruteforce import (
     SmtpLoginBruteforce,
     SmtpLoginBruteforceParams,
 )
+from detection.heuristics.ssh_password_guessing import (
+    SshPasswordGuessing,
+    SshPasswordGuessingParams,
+)
+from detection.heuristics.ssh_successful_login import SshSuccessfulLogin, SshSuccessfulLoginParams
 from detection.heuristics.ssh_version_changing import SshVersionChanging, SshVersionChangingParams
 from detection.heuristics.suspicious_user_agent import (
     SuspiciousUserAgent,
@@ -38,7 +43,9 @@ _CONTEXT = DetectionContext(organizations={"google": _ORG})
 
 _TEXT = st.sampled_from(
     ["", "-", "10.0.0.1", "8.8.8.8", "::1", "CN=www.google.com", "535 x", "554 5.7.1 auth",
-     "${jndi:", "ssl", "http", "SSH::CLIENT", "application/x-dosexec", "self signed", "S^hC"]
+     "${jndi:", "ssl", "http", "ssh", "SSH::Password_Guessing",
+     "Sampled servers: 10.0.0.9, ::1", "SSH-2.0-paramiko_3",
+     "SSH::CLIENT", "application/x-dosexec", "self signed", "S^hC"]
 ) | st.text(max_size=12)  # fmt: skip
 
 
@@ -76,6 +83,8 @@ DETECTORS: list[Detector] = [
     SelfSignedCertificate(SelfSignedCertificateParams()),
     IncompatibleCertificateCn(IncompatibleCertificateCnParams(require_sni=False), _CONTEXT),
     Beaconing(BeaconingParams(min_intervals=2, ignore_private=False), _CONTEXT),
+    SshPasswordGuessing(SshPasswordGuessingParams(min_attempts=1, min_client_bytes=0)),
+    SshSuccessfulLogin(SshSuccessfulLoginParams(min_session_bytes=0)),
 ]
 ALL_TYPES = sorted({t for d in DETECTORS for t in d.consumes}, key=lambda t: t.__name__)
 
