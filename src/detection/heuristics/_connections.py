@@ -44,6 +44,7 @@ __all__ = [
 
 MAX_UIDS = 10  # flow uids kept per evidence key: enough to find the flows again
 _MAX_EXPANDED_RANGE = 1024
+_FIRST_USER_PORT = 1024
 
 
 def is_private(ip: str) -> bool:
@@ -81,7 +82,9 @@ class KnownPorts:
     Known: listed in the services file for the flow's protocol, named by the
     flow's own service analyser (Zeek `service`), used by the destination's
     organisation (org ports), or in the dynamic range starting at `ignore_from`
-    (replies and peer-to-peer traffic to ephemeral ports, not services).
+    (replies and peer-to-peer traffic to ephemeral ports, not services). A flow
+    from a known system port (< 1024) to a user port is a server's answer whose
+    start the sensor missed (Argus ``PA_PA`` mid-stream records): not judged.
     """
 
     __slots__ = ("_by_proto", "_ignore_from", "_org_by_port", "_org_wide")
@@ -108,8 +111,12 @@ class KnownPorts:
         if dport is None or dport >= self._ignore_from or flow.service:
             return False
         known = self._by_proto.get(flow.proto)
-        if known is not None and dport in known:
-            return False
+        if known is not None:
+            if dport in known:
+                return False
+            sport = flow.sport
+            if sport is not None and sport < _FIRST_USER_PORT <= dport and sport in known:
+                return False  # a server's answer seen as a flow (mid-stream pickup)
         ranges = self._org_by_port.get((flow.proto, dport))
         if ranges is not None and any(r.lookup(flow.daddr) for r in ranges):
             return False

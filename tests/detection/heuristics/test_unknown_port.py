@@ -94,3 +94,10 @@ def test_unknown_port_state_is_dropped_when_the_window_closes(flow_factory: Flow
     assert len(det.close_window(0) or ()) == 1
     assert len(det.close_window(0) or ()) == 0
     assert len(det.close_window(2) or ()) == 1
+
+
+def test_a_servers_answer_picked_up_mid_stream_is_not_judged(flow_factory: FlowFactory) -> None:
+    det = UnknownPort(UnknownPortParams(), CONTEXT)
+    answer = flow_factory("173.194.112.21", "10.0.0.46", 42633, established=True)
+    assert run(det, [answer._replace(sport=443)]) == []
+    assert len(run(det, [answer._replace(sport=40890)])) == 1
