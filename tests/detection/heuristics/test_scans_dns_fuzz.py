@@ -74,7 +74,7 @@ def test_every_group_detector_is_registered() -> None:
 
 
 @pytest.mark.parametrize("cls", DETECTORS, ids=lambda c: c.name)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_detectors_survive_odd_records(cls: Any, data: st.DataObject) -> None:
     det = cls(cls.Params())
