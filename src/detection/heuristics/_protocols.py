@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from detection.heuristics.base import DetectionContext, Detector, DetectorParams
+from detection.heuristics.base import DetectionContext, Detector, DetectorParams, report_due
 from detection.model import Evidence, Flow, ThreatLevel
+
+K = TypeVar("K")
 
 MAX_EVIDENCE_UIDS = 10  # uids named by one evidence (count carries the magnitude)
 
@@ -304,3 +306,58 @@ def report_crossed(before: int, after: int, first: int, steps: Sequence[int]) ->
             return True
         point *= 10
     return False
+
+
+class ConnRecord(Protocol):
+    """What a connection-level record (Flow, HttpRecord, SshRecord, WeirdRecord, …) has."""
+
+    @property
+    def ts(self) -> float: ...
+    @property
+    def uid(self) -> str: ...
+    @property
+    def saddr(self) -> str: ...
+    @property
+    def daddr(self) -> str: ...
+    @property
+    def dport(self) -> int | None: ...
+
+
+def count_due(
+    state: dict[K, int], key: K, first: int = 1, steps: Sequence[int] = (10, 100, 1000)
+) -> int | None:
+    """Count one more event under `key`; the new count if a report is due (log steps)."""
+    n = state.get(key, 0) + 1
+    state[key] = n
+    return n if report_due(n, first, steps) else None
+
+
+def conn_evidence(
+    det: Detector,
+    rec: ConnRecord,
+    window: int,
+    *,
+    level: ThreatLevel,
+    confidence: float,
+    description: str,
+    technique: str,
+    count: int,
+) -> tuple[Evidence]:
+    """The evidence of one client -> server record (attacker the client, victim the server)."""
+    return (
+        make_evidence(
+            det,
+            attacker=rec.saddr,
+            victim=rec.daddr,
+            level=level,
+            confidence=confidence,
+            ts=rec.ts,
+            window=window,
+            description=description,
+            technique=technique,
+            uids=(rec.uid,),
+            dport=rec.dport,
+            proto="tcp",
+            count=count,
+        ),
+    )

@@ -93,6 +93,13 @@ def sampled_servers(rec: NoticeRecord) -> list[str]:
     return out
 
 
+def _connections_in(msg: str) -> int | None:
+    """N of Zeek's "… (seen in N connections)." when the notice's `n` is unset."""
+    _, sep, rest = msg.partition("seen in ")
+    number = rest.partition(" ")[0]
+    return int(number) if sep and number.isdigit() and len(number) < 10 else None
+
+
 class SshPasswordGuessing(Detector):
     name = "ssh_password_guessing"
     consumes = (SshRecord, Flow, NoticeRecord)
@@ -214,7 +221,8 @@ class SshPasswordGuessing(Detector):
         servers = Counter(sampled_servers(rec))
         victim = servers.most_common(1)[0][0] if servers else (rec.dst or rec.daddr or None)
         sample = ", ".join(s if c == 1 else f"{s} x{c}" for s, c in servers.most_common(5))
-        seen = f"{rec.n} connections" if rec.n else "many connections"
+        n = rec.n if rec.n else _connections_in(rec.msg)
+        seen = f"{n} connections" if n else "many connections"
         return (
             make_evidence(
                 self,
@@ -232,7 +240,7 @@ class SshPasswordGuessing(Detector):
                 uids=(rec.uid,),
                 dport=rec.dport,
                 proto="tcp",
-                count=rec.n,
+                count=n,
             ),
         )
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detection.heuristics._protocols import drop_closed, make_evidence
-from detection.heuristics.base import DetectionContext, Detector, DetectorParams, report_due
+from detection.heuristics._protocols import conn_evidence, count_due, drop_closed
+from detection.heuristics.base import DetectionContext, Detector, DetectorParams
 from detection.model import Evidence, Flow, SshRecord, ThreatLevel
 
 __all__ = ["SshSuccessfulLogin", "SshSuccessfulLoginParams"]
@@ -87,9 +87,8 @@ class SshSuccessfulLogin(Detector):
 
     def _login(self, rec: SshRecord, window: int, by_size: int | None) -> Sequence[Evidence] | None:
         key = (rec.saddr, rec.daddr, window)
-        n = self._logins.get(key, 0) + 1
-        self._logins[key] = n
-        if not report_due(n, 1, (10, 100, 1000)):
+        n = count_due(self._logins, key)
+        if n is None:
             return None
         failures = self._failures.get(key, 0)
         after = failures >= self.p.failures_before_low
@@ -101,25 +100,18 @@ class SshSuccessfulLogin(Detector):
         logins = "1 login" if n == 1 else f"{n} logins"
         failed = f", after {failures} failed attempts" if failures else ""
         client = f", client {rec.client[:60]!r}" if rec.client else ""
-        return (
-            make_evidence(
-                self,
-                attacker=rec.saddr,
-                victim=rec.daddr,
-                level=ThreatLevel.LOW if after else ThreatLevel.INFO,
-                confidence=0.8 if by_size is None else 0.5,
-                ts=rec.ts,
-                window=window,
-                description=(
-                    f"Successful SSH login from {rec.saddr} to {rec.daddr}:{rec.dport} "
-                    f"({logins} in this window{failed}; {how}{client})"
-                ),
-                technique="T1021.004",  # Remote Services: SSH
-                uids=(rec.uid,),
-                dport=rec.dport,
-                proto="tcp",
-                count=n,
+        return conn_evidence(
+            self,
+            rec,
+            window,
+            level=ThreatLevel.LOW if after else ThreatLevel.INFO,
+            confidence=0.8 if by_size is None else 0.5,
+            description=(
+                f"Successful SSH login from {rec.saddr} to {rec.daddr}:{rec.dport} "
+                f"({logins} in this window{failed}; {how}{client})"
             ),
+            technique="T1021.004",  # Remote Services: SSH
+            count=n,
         )
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:

@@ -13,6 +13,7 @@ import pytest
 
 from detection.heuristics.base import Detector
 from detection.model import (
+    DnsRecord,
     Evidence,
     FilesRecord,
     Flow,
@@ -24,6 +25,7 @@ from detection.model import (
     SshRecord,
     SslRecord,
     WeirdRecord,
+    X509Record,
 )
 
 
@@ -156,6 +158,27 @@ def weird(
     return WeirdRecord(ts, "C1", saddr, 40000, daddr, 80, name, addl, False, "zeek")
 
 
+def dns(
+    query: str = "pastebin.com",
+    answers: tuple[str, ...] = ("104.20.67.143",),
+    *,
+    saddr: str = "10.0.0.1",
+    daddr: str = "10.0.0.53",
+    ts: float = 100.0,
+) -> DnsRecord:
+    return DnsRecord(ts, "D1", saddr, 5353, daddr, 53, "udp", query, "A", "NOERROR", answers)
+
+
+def x509(
+    fuid: str = "F1",
+    subject: str = "CN=example.com",
+    sans: tuple[str, ...] = (),
+    *,
+    ts: float = 100.0,
+) -> X509Record:
+    return X509Record(ts, fuid, 3, "01", subject, "CN=Some CA", 0.0, 2e9, "rsa", 2048, sans)
+
+
 def collect(found: Sequence[Evidence] | None, into: list[Evidence]) -> None:
     if found:
         into.extend(found)
@@ -176,5 +199,5 @@ def rec() -> SimpleNamespace:
     return SimpleNamespace(
         flow=flow, ssl=ssl, http=http, ssh=ssh, smtp=smtp, software=software,
         notice=notice, files=files, weird=weird, collect=collect,
-        drive=drive,
+        drive=drive, dns=dns, x509=x509,
     )  # fmt: skip

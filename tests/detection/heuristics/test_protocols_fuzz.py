@@ -11,13 +11,23 @@ from hypothesis import strategies as st
 from detection.allowlist import CidrIndex, OrgInfo
 from detection.heuristics.base import DetectionContext, Detector
 from detection.heuristics.beaconing import Beaconing, BeaconingParams
+from detection.heuristics.empty_search_engine_requests import (
+    EmptySearchEngineRequests,
+    EmptySearchEngineRequestsParams,
+)
 from detection.heuristics.executable_download import ExecutableDownload, ExecutableDownloadParams
 from detection.heuristics.incompatible_certificate_cn import (
     IncompatibleCertificateCn,
     IncompatibleCertificateCnParams,
 )
+from detection.heuristics.multiple_user_agents import (
+    MultipleUserAgents,
+    MultipleUserAgentsParams,
+)
 from detection.heuristics.non_http_port_80 import NonHttpPort80, NonHttpPort80Params
 from detection.heuristics.non_tls_port_443 import NonTlsPort443, NonTlsPort443Params
+from detection.heuristics.pastebin_download import PastebinDownload, PastebinDownloadParams
+from detection.heuristics.plain_http import PlainHttp, PlainHttpParams
 from detection.heuristics.self_signed_certificate import (
     SelfSignedCertificate,
     SelfSignedCertificateParams,
@@ -37,6 +47,7 @@ from detection.heuristics.suspicious_user_agent import (
     SuspiciousUserAgent,
     SuspiciousUserAgentParams,
 )
+from detection.heuristics.weird_http_method import WeirdHttpMethod, WeirdHttpMethodParams
 
 _ORG = OrgInfo("google", frozenset(), frozenset({"google.com"}), CidrIndex(["8.8.8.0/24"]))
 _CONTEXT = DetectionContext(organizations={"google": _ORG})
@@ -45,7 +56,8 @@ _TEXT = st.sampled_from(
     ["", "-", "10.0.0.1", "8.8.8.8", "::1", "CN=www.google.com", "535 x", "554 5.7.1 auth",
      "${jndi:", "ssl", "http", "ssh", "SSH::Password_Guessing",
      "Sampled servers: 10.0.0.9, ::1", "SSH-2.0-paramiko_3",
-     "SSH::CLIENT", "application/x-dosexec", "self signed", "S^hC"]
+     "SSH::CLIENT", "pastebin.com", "104.20.67.143", "www.google.com", "/",
+     "unknown_HTTP_method", "application/x-dosexec", "self signed", "S^hC"]
 ) | st.text(max_size=12)  # fmt: skip
 
 
@@ -85,6 +97,11 @@ DETECTORS: list[Detector] = [
     Beaconing(BeaconingParams(min_intervals=2, ignore_private=False), _CONTEXT),
     SshPasswordGuessing(SshPasswordGuessingParams(min_attempts=1, min_client_bytes=0)),
     SshSuccessfulLogin(SshSuccessfulLoginParams(min_session_bytes=0)),
+    MultipleUserAgents(MultipleUserAgentsParams(min_agents=2)),
+    EmptySearchEngineRequests(EmptySearchEngineRequestsParams(min_requests=1)),
+    PlainHttp(PlainHttpParams()),
+    WeirdHttpMethod(WeirdHttpMethodParams()),
+    PastebinDownload(PastebinDownloadParams(min_bytes=0)),
 ]
 ALL_TYPES = sorted({t for d in DETECTORS for t in d.consumes}, key=lambda t: t.__name__)
 
