@@ -12,8 +12,9 @@ explains — logs interleave — still clears it, as long as it came no later th
 
 Quiet on normal hosts by construction:
 
-* only judged once the input has carried DNS at all (a conn.log alone, or a
-  sensor that does not see the resolver, says nothing about resolution);
+* only judged from the first DNS record of the input on (a conn.log alone, or
+  a sensor that does not see the resolver, says nothing about resolution; and
+  a conn-only input costs one test per flow);
 * only established TCP/UDP connections (unanswered ones are scans, judged by
   the scan detectors);
 * never for private, multicast, broadcast, link-local or loopback destinations,
@@ -48,6 +49,7 @@ __all__ = ["ConnectionWithoutDns", "ConnectionWithoutDnsParams"]
 
 _PROTOS = frozenset({"tcp", "udp"})
 _SERVER_PORTS = frozenset({53, 67, 68, 853, 5353})
+_END_OF_INPUT = 2**62  # the window `Pipeline.finish` closes
 
 
 class ConnectionWithoutDnsParams(DetectorParams):
@@ -92,8 +94,8 @@ class ConnectionWithoutDns(Detector):
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: Flow | DnsRecord = record  # type: ignore[assignment]  # only these are routed here
-        self._last_ts = max(self._last_ts, rec.ts)
         if type(rec) is DnsRecord:
+            self._last_ts = max(self._last_ts, rec.ts)
             self._observe_dns(rec)
             return None
         flow: Flow = rec  # type: ignore[assignment]  # not a DnsRecord: a Flow
@@ -102,6 +104,9 @@ class ConnectionWithoutDns(Detector):
             if flow.established:
                 self._servers.set(flow.daddr, flow.ts)
             return None
+        if not self._dns_seen:
+            return None  # before the first DNS record, the input says nothing about DNS
+        self._last_ts = max(self._last_ts, flow.ts)
         if not flow.established or flow.proto not in _PROTOS:
             return None
         daddr = flow.daddr
@@ -142,7 +147,10 @@ class ConnectionWithoutDns(Detector):
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         out: list[Evidence] = []
-        cutoff = self._last_ts - self.p.grace_seconds
+        # Only at the end of input can a candidate be too young to judge: a window
+        # closes an hour or more after it ends, far past the grace.
+        final = window >= _END_OF_INPUT
+        cutoff = self._last_ts - self.p.grace_seconds if final else float("inf")
         for w in sorted(w for w in self._candidates if w <= window):
             candidates = self._candidates[w]
             undecided = {}
@@ -153,7 +161,7 @@ class ConnectionWithoutDns(Detector):
                 elif self._dns_seen and not self._explained(key[1], cand):
                     unexplained.setdefault(key[0], []).append((key[1], cand))
             self._n_candidates -= len(candidates) - len(undecided)
-            if undecided and window < 2**62:
+            if undecided and not final:
                 self._candidates[w] = undecided
             else:
                 self._n_candidates -= len(undecided)

@@ -4,13 +4,16 @@ then contacted.
 Malware resolves names to check connectivity, to pick a live C&C among many
 (fast flux, DGA candidates that did resolve), or to carry data in the query
 itself; ordinary software resolves in order to connect. Each answered A/AAAA
-query is held, per (client, name), until `wait_seconds` (30 min of record
-time, Slips' number) have passed: a TCP/UDP flow from any host to any of its
-answer addresses in that time clears it (from any host, because a local
-resolver or proxy may connect on the client's behalf). Held queries are
-decided when their window closes — never before the wait has elapsed in
-record time; at the end of input, a query younger than the wait is not
-judged.
+query is held, per (client, name), and decided when its window closes: an
+hour or more later in record time, so past the `wait_seconds` (30 min) that
+Slips waits; at the end of input, a query younger than the wait is not
+judged. A flow from any host to any of its answer addresses clears it (any
+host, because a local resolver or proxy may connect on the client's behalf),
+whether the flow is seen before or after the DNS record — logs interleave —
+as long as it started no earlier than `grace_seconds` before the query. The
+last contact of each address is remembered from the input's first DNS record
+on (bounded, `max_contacted`, oldest first out; an input without DNS costs
+one test per flow).
 
 Quiet on normal hosts: only judged once the input has carried flows at all
 (a dns.log alone says nothing about connections); names that are never
@@ -36,6 +39,7 @@ from detection.model import DnsRecord, Evidence, Flow, ThreatLevel
 __all__ = ["DnsWithoutConnection", "DnsWithoutConnectionParams"]
 
 _QTYPES = frozenset({"A", "AAAA"})
+_END_OF_INPUT = 2**62  # the window `Pipeline.finish` closes
 _SKIPPED_SUFFIXES = (".arpa", ".local", ".cymru.com", ".localdomain", ".lan", ".home")
 
 
@@ -82,19 +86,23 @@ class DnsWithoutConnection(Detector):
         self._contacted: dict[str, float] = {}
         self._n_pending = 0
         self._flows_seen = False
+        self._dns_seen = False
         self._last_ts = float("-inf")
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: Flow | DnsRecord = record  # type: ignore[assignment]  # only these are routed here
-        self._last_ts = max(self._last_ts, rec.ts)
         if type(rec) is Flow:
             self._flows_seen = True
+            if not self._dns_seen:
+                return None  # no query yet that a contact could clear
             contacted = self._contacted
             if rec.daddr not in contacted and len(contacted) >= self.p.max_contacted:
                 del contacted[next(iter(contacted))]
             contacted[rec.daddr] = rec.ts
             return None
         dns: DnsRecord = rec  # type: ignore[assignment]  # not a Flow: a DnsRecord
+        self._dns_seen = True
+        self._last_ts = max(self._last_ts, dns.ts)
         if not dns.answers or dns.qtype not in _QTYPES or not dns.saddr:
             return None
         if _skipped_name(dns.query):
@@ -126,7 +134,13 @@ class DnsWithoutConnection(Detector):
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         out: list[Evidence] = []
-        cutoff = self._last_ts - self.p.wait_seconds
+        # Only at the end of input can a query be too young to judge: a window
+        # closes an hour or more after it ends, past the 30-min wait.
+        if window >= _END_OF_INPUT:
+            last = max(self._last_ts, max(self._contacted.values(), default=self._last_ts))
+            cutoff = last - self.p.wait_seconds
+        else:
+            cutoff = float("inf")
         for w in sorted(w for w in self._pending if w <= window):
             unanswered: dict[str, list[tuple[str, _Query]]] = {}
             for (client, name), query in self._pending.pop(w).items():

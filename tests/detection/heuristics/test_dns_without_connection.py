@@ -56,8 +56,11 @@ def test_quiet_cases(flow_factory: FlowFactory) -> None:
     ):
         assert run([rec, end]) == [], rec
     # used before the DNS record arrived (logs interleave), or from another host
+    earlier = dns("www.example.com", "203.0.113.10", 1.0)  # the input carries DNS from here on
     contacted_first = flow_factory("10.0.0.5", "198.51.100.7", 443, established=True, ts=10.0)
-    assert run([contacted_first, dns("c2.example.net", "198.51.100.7", 12.0), end]) == []
+    used = flow_factory("10.0.0.5", "203.0.113.10", 443, established=True, ts=11.0)
+    records = [earlier, used, contacted_first, dns("c2.example.net", "198.51.100.7", 12.0), end]
+    assert run(records) == []
     via_proxy = flow_factory("10.0.0.99", "198.51.100.7", 443, established=True, ts=20.0)
     assert run([dns("c2.example.net", "198.51.100.7", 12.0), via_proxy, end]) == []
 
