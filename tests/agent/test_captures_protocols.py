@@ -123,3 +123,25 @@ def test_test10_zeek_password_guessing_notice(tmp_path: Path) -> None:
     assert (ev.attacker, ev.victim, ev.count) == ("222.186.30.112", "147.32.85.117", 30)
     assert ev.threat_level.value == "high" and ev.attack_technique == "T1110.001"
     assert "147.32.85.117 x2, 147.32.81.196" in ev.description
+
+
+def test_test9_certificates_for_other_names_than_asked(evidence) -> None:  # type: ignore[no-untyped-def]
+    # Microsoft certificates (SAN lists from x509.log) served for netflix.com
+    evs = evidence("test9-mixed-zeek-dir", "cn_sni_mismatch")
+    assert sorted((e.attacker, e.victim) for e in evs) == [
+        ("10.0.2.15", "123.33.22.11"),
+        ("10.0.2.15", "22.22.33.22"),
+    ]
+    hit = next(e for e in evs if e.victim == "123.33.22.11")
+    assert "server name www.netflix.com" in hit.description
+    assert "certificate for www.microsoft.com" in hit.description
+
+
+def test_test15_certificate_cn_for_another_name(evidence) -> None:  # type: ignore[no-untyped-def]
+    # no x509.log: decided on the subject CN; the CDN certificates of the capture stay quiet
+    evs = evidence("test15-malicious-zeek-dir", "cn_sni_mismatch")
+    assert sorted((e.attacker, e.victim) for e in evs) == [
+        ("10.0.2.15", "22.33.22.33"),
+        ("10.0.2.15", "52.0.131.132"),
+    ]
+    assert all("netflix.com" in e.description for e in evs)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from detection.allowlist import CidrIndex, OrgInfo
 from detection.heuristics.base import DetectionContext, Detector
 from detection.heuristics.beaconing import Beaconing, BeaconingParams
+from detection.heuristics.cn_sni_mismatch import CnSniMismatch, CnSniMismatchParams
 from detection.heuristics.empty_search_engine_requests import (
     EmptySearchEngineRequests,
     EmptySearchEngineRequestsParams,
@@ -57,7 +58,8 @@ _TEXT = st.sampled_from(
      "${jndi:", "ssl", "http", "ssh", "SSH::Password_Guessing",
      "Sampled servers: 10.0.0.9, ::1", "SSH-2.0-paramiko_3",
      "SSH::CLIENT", "pastebin.com", "104.20.67.143", "www.google.com", "/",
-     "unknown_HTTP_method", "application/x-dosexec", "self signed", "S^hC"]
+     "unknown_HTTP_method", "*.google.com", "F1", "whatever",
+     "application/x-dosexec", "self signed", "S^hC"]
 ) | st.text(max_size=12)  # fmt: skip
 
 
@@ -102,6 +104,7 @@ DETECTORS: list[Detector] = [
     PlainHttp(PlainHttpParams()),
     WeirdHttpMethod(WeirdHttpMethodParams()),
     PastebinDownload(PastebinDownloadParams(min_bytes=0)),
+    CnSniMismatch(CnSniMismatchParams(), _CONTEXT),
 ]
 ALL_TYPES = sorted({t for d in DETECTORS for t in d.consumes}, key=lambda t: t.__name__)
 
