@@ -147,10 +147,10 @@ class ConnectionWithoutDns(Detector):
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         out: list[Evidence] = []
-        # Only at the end of input can a candidate be too young to judge: a window
-        # closes an hour or more after it ends, far past the grace.
+        # A window may close on another record type's clock (a time jump across
+        # merged logs), so youth is judged on this detector's own stream.
         final = window >= _END_OF_INPUT
-        cutoff = self._last_ts - self.p.grace_seconds if final else float("inf")
+        cutoff = self._last_ts - self.p.grace_seconds
         for w in sorted(w for w in self._candidates if w <= window):
             candidates = self._candidates[w]
             undecided = {}

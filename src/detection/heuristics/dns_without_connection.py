@@ -99,6 +99,7 @@ class DnsWithoutConnection(Detector):
             if rec.daddr not in contacted and len(contacted) >= self.p.max_contacted:
                 del contacted[next(iter(contacted))]
             contacted[rec.daddr] = rec.ts
+            self._last_ts = max(self._last_ts, rec.ts)
             return None
         dns: DnsRecord = rec  # type: ignore[assignment]  # not a Flow: a DnsRecord
         self._dns_seen = True
@@ -134,20 +135,24 @@ class DnsWithoutConnection(Detector):
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         out: list[Evidence] = []
-        # Only at the end of input can a query be too young to judge: a window
-        # closes an hour or more after it ends, past the 30-min wait.
-        if window >= _END_OF_INPUT:
-            last = max(self._last_ts, max(self._contacted.values(), default=self._last_ts))
-            cutoff = last - self.p.wait_seconds
-        else:
-            cutoff = float("inf")
+        # A window may close on another record type's clock (a time jump across
+        # merged logs), so youth is judged on this detector's own stream; a query
+        # too young is kept for a later close, and dropped at the end of input.
+        cutoff = self._last_ts - self.p.wait_seconds
+        final = window >= _END_OF_INPUT
         for w in sorted(w for w in self._pending if w <= window):
             unanswered: dict[str, list[tuple[str, _Query]]] = {}
-            for (client, name), query in self._pending.pop(w).items():
+            young: dict[tuple[str, str], _Query] = {}
+            for key, query in self._pending.pop(w).items():
+                if query.ts > cutoff and not final:
+                    young[key] = query  # decided at a later close
+                    continue
                 self._n_pending -= 1
                 if query.ts > cutoff or not self._flows_seen or self._used(query):
                     continue  # used, too young to judge, or no flows to judge by
-                unanswered.setdefault(client, []).append((name, query))
+                unanswered.setdefault(key[0], []).append((key[1], query))
+            if young:
+                self._pending[w] = young
             for client, items in unanswered.items():
                 out.extend(self._report(client, items, w))
         return out or None

@@ -73,3 +73,15 @@ def test_many_unused_names_are_a_bounded_report(flow_factory: FlowFactory) -> No
     evs = run(records)
     assert len(evs) == 11
     assert evs[-1].description.startswith("10.0.0.5 resolved 2990 more names")
+
+
+def test_a_window_closed_early_keeps_young_queries(flow_factory: FlowFactory) -> None:
+    """A time jump in another log can close a window minutes after a query: the
+    query waits for its own 30 min of record time before it is judged."""
+    det = DnsWithoutConnection(DnsWithoutConnectionParams())
+    det.observe(dns("c2.example.net", "198.51.100.7", 10.0), 0)
+    det.observe(flow_factory("10.0.0.6", "10.0.0.7", 1, ts=20.0), 0)
+    assert det.close_window(0) is None
+    det.observe(flow_factory("10.0.0.6", "10.0.0.7", 1, ts=2000.0), 0)
+    found = det.close_window(0)
+    assert found is not None and found[0].attacker == "10.0.0.5"
