@@ -69,15 +69,14 @@ class PastebinDownload(Detector):
         self._addresses[key] = name
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
-        kind = type(record)
-        if kind is Flow:
-            flow: Flow = record  # type: ignore[assignment]
-            if not self._addresses or flow.dbytes < self.p.min_bytes or flow.dport == 80:
+        if type(record) is Flow:  # the hot path: nothing learnt, nothing to look up
+            if not self._addresses or record.dbytes < self.p.min_bytes or record.dport == 80:
                 return None
-            name = self._addresses.get((flow.saddr, flow.daddr))
+            name = self._addresses.get((record.saddr, record.daddr))
             if name is None:
                 return None
-            return self._report(flow, name, flow.dbytes, "TLS", window)
+            return self._report(record, name, record.dbytes, "TLS", window)
+        kind = type(record)
         if kind is HttpRecord:
             rec: HttpRecord = record  # type: ignore[assignment]
             if rec.response_body_len < self.p.min_bytes:

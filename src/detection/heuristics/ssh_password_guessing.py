@@ -117,14 +117,12 @@ class SshPasswordGuessing(Detector):
     # -- observation --------------------------------------------------------------------
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
-        kind = type(record)
-        if kind is Flow:
-            flow: Flow = record  # type: ignore[assignment]
-            if flow.dport not in self._ports and "ssh" not in flow.service:
-                return None
-            return self._flow(flow, window)
-        if kind is SshRecord:
-            return self._ssh(record, window)  # type: ignore[arg-type]
+        if type(record) is Flow:  # the hot path: most flows leave on the next line
+            if record.dport in self._ports or "ssh" in record.service:
+                return self._flow(record, window)
+            return None
+        if type(record) is SshRecord:
+            return self._ssh(record, window)
         return self._notice(record, window)  # type: ignore[arg-type]
 
     def _pair(self, key: tuple[str, str, int | None, int]) -> _Pair | None:

@@ -51,9 +51,9 @@ class SshSuccessfulLogin(Detector):
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:
-            if "ssh" not in record.service and record.dport != 22:
-                return None
-            return self._flow(record, window)
+            if record.dport == 22 or "ssh" in record.service:
+                return self._flow(record, window)
+            return None
         rec: SshRecord = record  # type: ignore[assignment]
         if not rec.saddr:
             return None
