@@ -13,6 +13,7 @@ from agent.outputs.writer import OutputWriter
 from agent.pipeline import Pipeline, Suppressed
 from agent.store.sqlite import SqliteStore
 from detection.allowlist import Allowlist, parse_allowlist
+from detection.heuristics import REGISTRY
 from detection.model import Alert, Evidence, Flow, ProfileSummary
 from detection.parsers.base import ParseError
 from detection.parsers.zeek import ZeekTsvParser
@@ -34,6 +35,16 @@ def flow(
     )
 
 
+def only(*names: str, **overrides: object) -> dict[str, object]:
+    """Config overrides running only the named detectors (the pipeline's mechanics are
+    under test here, not the catalogue; tests/detection covers each detector)."""
+    off = {f"detectors.{c.name}.enabled": False for c in REGISTRY if c.name not in names}
+    return {**off, **{k.replace("__", "."): v for k, v in overrides.items()}}
+
+
+SCANS = ("horizontal_port_scan", "vertical_port_scan")
+
+
 def feed_all(p: Pipeline, flows: list[Flow]) -> list[object]:
     out: list[object] = []
     for f in flows:
@@ -43,7 +54,7 @@ def feed_all(p: Pipeline, flows: list[Flow]) -> list[object]:
 
 
 def test_scan_to_alert_with_low_threshold() -> None:
-    p = Pipeline(load_config(None, {"alerts.threshold": 1.0, "allowlist.enabled": False}))
+    p = Pipeline(load_config(None, only(*SCANS, alerts__threshold=1.0, allowlist__enabled=False)))
     actions = feed_all(p, [flow("10.0.0.9", f"10.1.0.{i}", 22, 100.0 + i) for i in range(1, 11)])
     evidence = [a for a in actions if isinstance(a, Evidence)]
     alerts = [a for a in actions if isinstance(a, Alert)]
@@ -56,7 +67,7 @@ def test_scan_to_alert_with_low_threshold() -> None:
 
 
 def test_windows_close_two_windows_later_and_late_records_count() -> None:
-    p = Pipeline(load_config(None, {"allowlist.enabled": False}))
+    p = Pipeline(load_config(None, only(*SCANS, allowlist__enabled=False)))
     assert p.feed(flow("10.0.0.1", "10.0.0.2", 80, 10.0)) == ()
     assert p.feed(flow("10.0.0.1", "10.0.0.2", 80, 3700.0)) == ()
     closed = p.feed(flow("10.0.0.1", "10.0.0.2", 80, 7300.0))
@@ -68,7 +79,7 @@ def test_windows_close_two_windows_later_and_late_records_count() -> None:
 def test_allowlist_suppresses_evidence_and_flows() -> None:
     entries, warnings = parse_allowlist("ip,10.0.0.9,src,alerts\nip,10.0.0.7,both,flows\n")
     assert not warnings
-    p = Pipeline(load_config(None), Allowlist(entries, {}))
+    p = Pipeline(load_config(None, only(*SCANS)), Allowlist(entries, {}))
     scan = [flow("10.0.0.9", f"10.1.0.{i}", 22, 100.0 + i) for i in range(1, 8)]
     ignored = [flow("10.0.0.7", f"10.1.0.{i}", 22, 100.0 + i) for i in range(1, 8)]
     actions = feed_all(p, scan + ignored)
@@ -86,11 +97,7 @@ def test_direction_all_profiles_destinations() -> None:
 
 
 def test_disabled_detector_does_not_run() -> None:
-    p = Pipeline(
-        load_config(
-            None, {"detectors.horizontal_port_scan.enabled": False, "allowlist.enabled": False}
-        )
-    )
+    p = Pipeline(load_config(None, only("vertical_port_scan", allowlist__enabled=False)))
     actions = feed_all(p, [flow("10.0.0.9", f"10.1.0.{i}", 22, 100.0 + i) for i in range(1, 11)])
     assert not [a for a in actions if isinstance(a, Evidence)]
 
