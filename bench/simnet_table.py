@@ -76,7 +76,7 @@ SCENARIOS: dict[str, dict[str, float]] = {
 }
 N200_SCENARIOS = ["colluder-50", "liar-30"]
 STEADY_SCENARIOS = ["colluder-50", "selective_liar-30", "traitor-30"]
-STEADY_MODELS = ["starling", "none", "eigentrust", "fides"]
+STEADY_MODELS = ["starling", "none", "fides"]  # (EigenTrust: ~250 CPU-s a run here)
 SPARSE = [{"kind": "generic", "per_hour": 40, "exposed": (0.015, 0.15), "spread": 300}]
 GROUPS = ["n50", "n200", "steady", "sparse", "fides-cell"]
 LIAR_KINDS = {"liar", "colluder", "slanderer"}
@@ -336,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--n200-scenarios", default=",".join(N200_SCENARIOS))
     ap.add_argument("--n200-models", default=",".join(MODELS))
+    ap.add_argument("--steady-scenarios", default=",".join(STEADY_SCENARIOS))
+    ap.add_argument("--steady-models", default=",".join(STEADY_MODELS))
+    ap.add_argument("--append", action="store_true", help="append to the JSONL, not replace")
     ap.add_argument("--render-only", action="store_true", help="re-render the existing JSONL")
     args = ap.parse_args(argv)
     groups = [g for g in args.groups.split(",") if g]
@@ -349,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
+        STEADY_SCENARIOS[:] = [x for x in args.steady_scenarios.split(",") if x]
+        STEADY_MODELS[:] = [x for x in args.steady_models.split(",") if x]
         runs = runs_for(groups, args.seeds, scen, models, n200_scen, n200_models)
         # simnet is imported at the top, before forking: every worker runs one snapshot.
         digest = _code_digest()
@@ -359,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             ).stdout.strip()  # fmt: skip
         except OSError:
             rev = ""
-        files = {g: (OUT / f"{g}.jsonl").open("w") for g in groups}
+        mode = "a" if args.append else "w"
+        files = {g: (OUT / f"{g}.jsonl").open(mode) for g in groups}
         wall0 = time.perf_counter()
         cpu_total = 0.0
         print(f"{len(runs)} runs, {args.jobs} worker(s), code {rev} src {digest}", file=sys.stderr)
