@@ -57,7 +57,7 @@ def test_store_failure_at_flush_leaves_summary_with_the_error_then_raises(
     assert s["flows"] == 41
     # The steps after the failing one ran: errors.log closed, output files complete.
     assert (out / "errors.log").exists()
-    assert len((out / "alerts.json").read_bytes().splitlines()) == s["evidence"] == 2
+    assert len((out / "alerts.json").read_bytes().splitlines()) == s["evidence"] >= 2
 
 
 def test_a_clean_run_has_no_errors(tmp_path: Path) -> None:
@@ -73,7 +73,8 @@ def test_a_clean_run_has_no_errors(tmp_path: Path) -> None:
 def test_outdir_with_earlier_outputs_is_refused_unless_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "o"
     first = analyze(str(HORIZONTAL), load_config(None), outdir=out)
-    assert first.summary["store"]["evidence"] == 2
+    n = first.summary["store"]["evidence"]
+    assert n >= 2  # the two scan evidence, and whatever else the catalogue finds
     alerts = (out / "alerts.json").read_bytes()
     with pytest.raises(InputError, match=r"already holds Starling outputs") as info:
         analyze(str(HORIZONTAL), load_config(None), outdir=out)
@@ -81,8 +82,8 @@ def test_outdir_with_earlier_outputs_is_refused_unless_overwrite(tmp_path: Path)
     assert (out / "alerts.json").read_bytes() == alerts  # untouched
     second = analyze(str(HORIZONTAL), load_config(None), outdir=out, overwrite=True)
     # Old findings were removed first, not added to: the store holds one run.
-    assert second.summary["store"]["evidence"] == 2
-    assert (out / "alerts.json").read_bytes().count(b"\n") == 2
+    assert second.summary["store"]["evidence"] == n
+    assert (out / "alerts.json").read_bytes().count(b"\n") == n
 
 
 def test_outdir_with_only_a_store_is_refused(tmp_path: Path) -> None:
