@@ -275,13 +275,17 @@ def analyze(
         skips.attach(outdir / "errors.log")
         allow_warnings: list[str] = []
         allowlist = None
+        orgs_dir = None
         if config.allowlist.enabled:
             data = bundled_data_dir()
+            orgs_dir = config.allowlist.organizations_dir or data / "organizations_info"
+            # every organisation: the detectors' reference data reuses them (one parse)
             allowlist, allow_warnings = load_allowlist(
-                config.allowlist.file or data / "allowlist.conf",
-                config.allowlist.organizations_dir or data / "organizations_info",
+                config.allowlist.file or data / "allowlist.conf", orgs_dir, all_orgs=True
             )
-        context, reference_warnings = load_reference_data(config)
+        context, reference_warnings = load_reference_data(
+            config, allowlist.orgs if allowlist is not None else None, orgs_dir
+        )
         allow_warnings += reference_warnings
         pipeline = Pipeline(config, allowlist, context=context)
         if store is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from agent.allowlist_files import _available_orgs, _load_org, bundled_data_dir
@@ -66,7 +67,13 @@ def _read(path: Path, warnings: list[str]) -> str:
         return ""
 
 
-def load_reference_data(config: Config) -> tuple[DetectionContext, list[str]]:
+def load_reference_data(
+    config: Config,
+    loaded: Mapping[str, OrgInfo] | None = None,
+    loaded_from: Path | None = None,
+) -> tuple[DetectionContext, list[str]]:
+    """`loaded` are organisations already parsed from `loaded_from` (the allowlist's):
+    reused when that is the same directory, so no file is read twice at start-up."""
     ref = config.reference_data
     data = bundled_data_dir()
     warnings: list[str] = []
@@ -80,8 +87,10 @@ def load_reference_data(config: Config) -> tuple[DetectionContext, list[str]]:
     orgs_dir = ref.organizations_dir or data / "organizations_info"
     organizations: dict[str, OrgInfo] = {}
     if orgs_dir.is_dir():
+        same_dir = loaded_from is not None and loaded_from.resolve() == orgs_dir.resolve()
+        reuse = loaded if loaded is not None and same_dir else {}
         for name in sorted(_available_orgs(orgs_dir)):
-            info = _load_org(name, orgs_dir, warnings)
+            info = reuse.get(name) or _load_org(name, orgs_dir, warnings)
             if info is not None:
                 organizations[name] = info
     else:

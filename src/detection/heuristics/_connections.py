@@ -261,21 +261,19 @@ class SteppedFlowDetector(Detector):
         self, flow: Flow, window: int, tally: Tally, description: str, confidence: float
     ) -> tuple[Evidence]:
         return (
-            Evidence(
-                type=self.name,
+            self.new_evidence(
                 attacker=flow.saddr,
                 victim=flow.daddr,
-                threat_level=self.threat_level,
+                level=self.threat_level,
                 confidence=confidence,
                 ts=flow.ts,
-                timewindow=window,
+                window=window,
                 description=description,
-                source=self.source,
+                technique=self.technique,
                 uids=tuple(tally.uids),
                 dport=flow.dport,
                 proto=flow.proto,
                 count=tally.count,
-                attack_technique=self.technique,
             ),
         )
 

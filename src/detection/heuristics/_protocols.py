@@ -38,21 +38,19 @@ def make_evidence(
     proto: str | None = None,
     count: int | None = None,
 ) -> Evidence:
-    return Evidence(
-        type=det.name,
+    return det.new_evidence(
         attacker=attacker,
         victim=victim or None,
-        threat_level=level,
-        confidence=max(0.0, min(1.0, confidence)),
+        level=level,
+        confidence=confidence,
         ts=ts,
-        timewindow=window,
+        window=window,
         description=description,
-        source=det.source,
+        technique=technique,
         uids=tuple(u for u in uids[:MAX_EVIDENCE_UIDS] if u),
         dport=dport,
         proto=proto,
         count=count,
-        attack_technique=technique,
     )
 
 

@@ -158,21 +158,19 @@ def evidence(
     if not attacker:
         return ()
     return (
-        Evidence(
-            type=det.name,
+        det.new_evidence(
             attacker=attacker,
             victim=victim,
-            threat_level=level,
-            confidence=max(0.0, min(1.0, confidence)),
+            level=level,
+            confidence=confidence,
             ts=ts,
-            timewindow=window,
+            window=window,
             description=description,
-            source=det.source,
+            technique=technique,
             uids=uids,
             dport=dport,
             proto=proto,
             count=count,
-            attack_technique=technique,
         ),
     )
 

@@ -24,7 +24,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from detection.allowlist import CidrIndex, OrgInfo
-from detection.model import Evidence, Record
+from detection.model import Evidence, Record, ThreatLevel
 
 __all__ = [
     "DetectionContext",
@@ -79,6 +79,41 @@ class Detector(ABC):
     @property
     def source(self) -> str:
         return f"local:{self.name}"
+
+    def new_evidence(
+        self,
+        *,
+        attacker: str,
+        victim: str | None,
+        level: ThreatLevel,
+        confidence: float,
+        ts: float,
+        window: int,
+        description: str,
+        technique: str,
+        uids: tuple[str, ...] = (),
+        dport: int | None = None,
+        proto: str | None = None,
+        count: int | None = None,
+    ) -> Evidence:
+        """Evidence of this detector (type = its name, source = local:<name>),
+        confidence clamped to [0, 1]."""
+        return Evidence(
+            type=self.name,
+            attacker=attacker,
+            victim=victim,
+            threat_level=level,
+            confidence=max(0.0, min(1.0, confidence)),
+            ts=ts,
+            timewindow=window,
+            description=description,
+            source=self.source,
+            uids=uids,
+            dport=dport,
+            proto=proto,
+            count=count,
+            attack_technique=technique,
+        )
 
     @abstractmethod
     def observe(self, record: Record, window: int) -> Sequence[Evidence] | None:
