@@ -159,6 +159,7 @@ def main() -> None:
             "-o",
             str(outdir),
             "--json",
+            "--force",
             *args.extra,
         ],
         capture_output=True,

@@ -51,13 +51,14 @@ returns.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from agent.config import Config
 from detection.accumulator import Accumulator
 from detection.allowlist import Allowlist
 from detection.heuristics import REGISTRY, DetectionContext, Detector
+from detection.heuristics.base import ADDRESS_KINDS
 from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
 from detection.profiles import ProfileTracker
 
@@ -75,6 +76,10 @@ Action = Evidence | Alert | ProfileSummary | Suppressed
 _NOTHING: tuple[Action, ...] = ()
 _MAX_RESOLVED = 200_000  # ip -> domains map for domain allowlisting, bounded
 _JUMP_CONFIRM = 1000  # consecutive far-ahead records that confirm a time jump
+_MAX_ROUTES = 65_536  # cached routes (`RouteKey`); cleared when full
+
+RouteKey = tuple[str, int | None, str, int, int]  # proto, dport, service, address kinds
+FlowObserver = Callable[[Flow, int], Sequence[Evidence] | None]
 
 
 def build_detectors(config: Config, context: DetectionContext | None = None) -> list[Detector]:
@@ -93,7 +98,11 @@ class Pipeline:
         allowlist: Allowlist | None = None,
         detectors: Sequence[Detector] | None = None,
         context: DetectionContext | None = None,
+        *,
+        route_flows: bool = True,
     ) -> None:
+        """`route_flows=False` hands every flow to every flow detector (the
+        reference behaviour the routing tests compare against)."""
         self.config = config
         self.width = config.profiles.window_seconds
         self.allowlist = allowlist if allowlist is not None and not allowlist.is_empty else None
@@ -103,6 +112,10 @@ class Pipeline:
         self.profiles = ProfileTracker(config.profiles.direction, config.profiles.late_windows)
         self.accumulator = Accumulator(config.alert_threshold)
         self._flow_detectors = [d for d in self.detectors if Flow in d.consumes]
+        self._route_flows = route_flows
+        # (proto, dport, service, address kinds) -> the bound `observe` of each detector that wants
+        # such flows (`Detector.wants_flow`); one dict lookup per flow.
+        self._routes: dict[RouteKey, tuple[FlowObserver, ...]] = {}
         self._by_type: dict[type, list[Detector]] = {}
         for d in self.detectors:
             for t in d.consumes:
@@ -156,8 +169,19 @@ class Pipeline:
                 self.flows_ignored += 1
                 return out or _NOTHING
             self.profiles.observe_flow(record, window)
-            for det in self._flow_detectors:
-                found = det.observe(record, window)
+            kinds = ADDRESS_KINDS
+            key = (
+                record.proto,
+                record.dport,
+                record.service,
+                kinds[record.saddr],
+                kinds[record.daddr],
+            )
+            observers = self._routes.get(key)
+            if observers is None:
+                observers = self._route(key)
+            for observe in observers:
+                found = observe(record, window)
                 if found:
                     out = self._evidence(found, out)
             return out or _NOTHING
@@ -188,6 +212,17 @@ class Pipeline:
 
     # -- internals -------------------------------------------------------------------
 
+    def _route(self, key: RouteKey) -> tuple[FlowObserver, ...]:
+        if len(self._routes) >= _MAX_ROUTES:
+            self._routes.clear()  # e.g. a scan of every port: rebuilt as flows come
+        observers = tuple(
+            det.observe  # type: ignore[misc]  # observe takes any Record; Flows here
+            for det in self._flow_detectors
+            if not self._route_flows or det.wants_flow(*key)
+        )
+        self._routes[key] = observers
+        return observers
+
     def _hold(self, record: Record) -> Sequence[Action]:
         """A record beyond `max_window_jump`: hold it until confirmed (module header)."""
         self._held.append(record)
@@ -216,6 +251,10 @@ class Pipeline:
         if self._closed_upto is not None and close_upto <= self._closed_upto:
             return None
         self._closed_upto = close_upto
+        if any(d.reroute for d in self._flow_detectors):
+            for d in self._flow_detectors:
+                d.reroute = False
+            self._routes.clear()
         out: list[Action] = []
         for det in self.detectors:
             found = det.close_window(close_upto)

@@ -14,11 +14,17 @@ from typing import ClassVar
 
 from detection.allowlist import CidrIndex, OrgInfo
 from detection.heuristics.base import (
+    ADDRESS_KINDS,
+    PRIVATE,
+    PUBLIC,
+    SPECIAL,
+    AddressKinds,
     DetectionContext,
     Detector,
     DetectorParams,
     OrgPort,
-    is_multicast_or_broadcast,
+    is_private,
+    is_special,
     report_due,
 )
 from detection.model import Evidence, Flow, ThreatLevel
@@ -45,28 +51,6 @@ __all__ = [
 MAX_UIDS = 10  # flow uids kept per evidence key: enough to find the flows again
 _MAX_EXPANDED_RANGE = 1024
 _FIRST_USER_PORT = 1024
-
-
-def is_private(ip: str) -> bool:
-    """RFC 1918 IPv4 or IPv6 unique-local (fc00::/7)."""
-    if ":" in ip:
-        head = ip[:2].lower()
-        return head in ("fc", "fd")
-    if ip.startswith(("10.", "192.168.")):
-        return True
-    if ip.startswith("172."):
-        second = ip[4:7].partition(".")[0]
-        return second.isdigit() and 16 <= int(second) <= 31
-    return False
-
-
-def is_special(ip: str) -> bool:
-    """Addresses that are never a remote peer of a real connection: multicast,
-    broadcast, link-local, loopback, unspecified."""
-    if ":" in ip:
-        low = ip.lower()
-        return low[:2] == "ff" or low.startswith("fe80") or low in ("::", "::1")
-    return is_multicast_or_broadcast(ip) or ip.startswith(("169.254.", "127.", "0.", "255."))
 
 
 def is_ip_literal(text: str) -> bool:
@@ -105,6 +89,14 @@ class KnownPorts:
             for port in range(org.first_port, org.last_port + 1):
                 self._org_by_port.setdefault((org.proto, port), []).append(org.ranges)
         self._ignore_from = ignore_from
+
+    def may_be_unknown(self, proto: str, dport: int | None, service: str) -> bool:
+        """Could a flow of this protocol, destination port and service be unknown?
+        (`is_unknown` without the address and source-port tests: a superset.)"""
+        if dport is None or dport >= self._ignore_from or service:
+            return False
+        known = self._by_proto.get(proto)
+        return known is None or dport not in known
 
     def is_unknown(self, flow: Flow) -> bool:
         dport = flow.dport
@@ -151,37 +143,6 @@ class BoundedLru(dict[Hashable, float]):
         elif len(self) >= self._cap:
             del self[next(iter(self))]
         self[key] = value
-
-
-PUBLIC, PRIVATE, SPECIAL = 0, 1, 2
-
-
-class AddressKinds(dict[str, int]):
-    """Cache of each address's kind — `PUBLIC`, `PRIVATE` (RFC 1918 / ULA) or
-    `SPECIAL` (multicast, broadcast, link-local, loopback, unspecified, empty) —
-    so hot paths pay one dict read per flow. Cleared when it reaches `cap`."""
-
-    __slots__ = ("_cap",)
-
-    def __init__(self, cap: int = 100_000) -> None:
-        super().__init__()
-        self._cap = cap
-
-    def __missing__(self, ip: str) -> int:
-        if len(self) >= self._cap:
-            self.clear()
-        if not ip or is_special(ip):
-            kind = SPECIAL
-        elif is_private(ip):
-            kind = PRIVATE
-        else:
-            kind = PUBLIC
-        self[ip] = kind
-        return kind
-
-
-# One cache for every detector of this group: an address's kind never changes.
-ADDRESS_KINDS = AddressKinds()
 
 
 class Tally:

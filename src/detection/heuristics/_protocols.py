@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from detection.allowlist import CidrIndex
 from detection.heuristics.base import DetectionContext, Detector, DetectorParams, report_due
 from detection.model import Evidence, Flow, ThreatLevel
 
@@ -104,8 +105,10 @@ def org_owns_ip(context: DetectionContext, org: str, ip: str) -> bool:
     return info is not None and info.ranges.lookup(ip)
 
 
-def in_any_org(context: DetectionContext, ip: str) -> bool:
-    return any(info.ranges.lookup(ip) for info in context.organizations.values())
+def all_org_ranges(context: DetectionContext) -> CidrIndex:
+    """Every well-known organisation's ranges as one index (one lookup, not one per
+    organisation); build it once, in a detector's ``__init__``."""
+    return CidrIndex.union(info.ranges for info in context.organizations.values())
 
 
 def is_private(ip: str) -> bool:
@@ -165,6 +168,7 @@ class UnrecognisedServiceOnPort(Detector):
         assert isinstance(params, UnrecognisedServiceParams)
         self.p = params
         self._services_seen = False
+        self._org_ranges = all_org_ranges(self.context)
         self._pending: dict[int, list[Flow]] = {}
         # (saddr, daddr, slot) -> window of the newest recognised flow in that slot
         self._recognised: dict[tuple[str, str, int], int] = {}
@@ -178,14 +182,23 @@ class UnrecognisedServiceOnPort(Detector):
         self._recognised[(saddr, daddr, self._slot(ts))] = window
         self._recognised_windows.add((saddr, daddr, window))
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        if proto == "tcp" and dport == self.port:
+            return True
+        # Until one arrives, any flow with a service: it tells that the sensor names them.
+        return bool(service) and not self._services_seen
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is not Flow:
             rec: Flow = record  # type: ignore[assignment]  # protocol records share these fields
             self._mark(rec.saddr, rec.daddr, rec.ts, window)
             return None
         flow = record
-        if flow.service:
+        if flow.service and not self._services_seen:
             self._services_seen = True
+            self.reroute = True
         if flow.dport != self.port or flow.proto != "tcp" or not flow.saddr:
             return None
         service = flow.service.lower()
@@ -202,13 +215,18 @@ class UnrecognisedServiceOnPort(Detector):
         return None
 
     def _cleared(self, flow: Flow, window: int) -> bool:
+        src, dst = flow.saddr, flow.daddr
         if flow.history and "S" not in flow.history:  # mid-stream (see class docstring)
             wins = self._recognised_windows
-            if any((flow.saddr, flow.daddr, w) in wins for w in (window - 1, window, window + 1)):
+            if (
+                (src, dst, window) in wins
+                or (src, dst, window - 1) in wins
+                or (src, dst, window + 1) in wins
+            ):
                 return True
         slot = self._slot(flow.ts)
         rec = self._recognised
-        return any((flow.saddr, flow.daddr, s) in rec for s in (slot - 1, slot, slot + 1))
+        return (src, dst, slot) in rec or (src, dst, slot - 1) in rec or (src, dst, slot + 1) in rec
 
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         out: list[Evidence] = []
@@ -231,7 +249,7 @@ class UnrecognisedServiceOnPort(Detector):
         for (saddr, daddr), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             if per_source.get(saddr, 0) >= self.p.max_reports_per_source:
                 continue
-            if self.p.skip_organizations and in_any_org(self.context, daddr):
+            if self.p.skip_organizations and self._org_ranges.lookup(daddr):
                 continue
             per_source[saddr] = per_source.get(saddr, 0) + 1
             n = len(group)

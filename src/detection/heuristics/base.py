@@ -8,6 +8,19 @@ time window, and drops a window's state when the pipeline calls
 `close_window(window)` (bounded memory: nothing outlives its window except
 what the detector deliberately keeps, documented in its module).
 
+Flow routing: most flows cannot concern most detectors (an ICMP sweep detector
+has nothing to learn from a TCP flow), yet calling 23 detectors per flow is
+most of the per-flow cost. A detector may narrow the flows it is handed with
+`wants_flow(proto, dport, service, src_kind, dst_kind)` (the kinds:
+public, private or special addresses); the pipeline asks once per distinct
+combination and caches the answer, so each flow pays one dict lookup instead of a
+call per uninterested detector. The filter must be a *superset*: it may say
+yes to a flow `observe` ignores, never no to one `observe` would act on (or
+learn from). A test runs every capture with and without routing and compares
+the findings. A detector whose answer narrows as it learns (it needs a kind of
+flow only until it has seen one) sets `reroute`; the pipeline rebuilds its
+routes at the next window boundary.
+
 `observe` returns ``None`` when there is nothing to report — the common case —
 so the per-record hot path allocates nothing. Thresholds arrive as a frozen
 pydantic `Params` model, which is also the schema of the detector's section in
@@ -27,11 +40,18 @@ from detection.allowlist import CidrIndex, OrgInfo
 from detection.model import Evidence, Record, ThreatLevel
 
 __all__ = [
+    "ADDRESS_KINDS",
+    "PRIVATE",
+    "PUBLIC",
+    "SPECIAL",
+    "AddressKinds",
     "DetectionContext",
     "Detector",
     "DetectorParams",
     "OrgPort",
     "is_multicast_or_broadcast",
+    "is_private",
+    "is_special",
     "report_due",
 ]
 
@@ -75,6 +95,7 @@ class Detector(ABC):
     def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
         self.params = params
         self.context = context if context is not None else DetectionContext()
+        self.reroute = False  # `wants_flow` would now answer no more often (module header)
 
     @property
     def source(self) -> str:
@@ -115,6 +136,15 @@ class Detector(ABC):
             attack_technique=technique,
         )
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        """Could a flow of this protocol, destination port, service (Zeek's
+        ``service``, "" when unknown) and source/destination address kinds
+        (`PUBLIC`, `PRIVATE`, `SPECIAL`: `ADDRESS_KINDS`) matter to this detector?
+        Default: yes. See "Flow routing" in the module header for the contract."""
+        return True
+
     @abstractmethod
     def observe(self, record: Record, window: int) -> Sequence[Evidence] | None:
         """Look at one record in `window`; return new evidence or None."""
@@ -130,6 +160,59 @@ def is_multicast_or_broadcast(ip: str) -> bool:
         return ip[:2].lower() == "ff"
     first, _, _ = ip.partition(".")
     return (first.isdigit() and 224 <= int(first) <= 239) or ip.endswith(".255")
+
+
+def is_private(ip: str) -> bool:
+    """RFC 1918 IPv4 or IPv6 unique-local (fc00::/7)."""
+    if ":" in ip:
+        head = ip[:2].lower()
+        return head in ("fc", "fd")
+    if ip.startswith(("10.", "192.168.")):
+        return True
+    if ip.startswith("172."):
+        second = ip[4:7].partition(".")[0]
+        return second.isdigit() and 16 <= int(second) <= 31
+    return False
+
+
+def is_special(ip: str) -> bool:
+    """Addresses that are never a remote peer of a real connection: multicast,
+    broadcast, link-local, loopback, unspecified."""
+    if ":" in ip:
+        low = ip.lower()
+        return low[:2] == "ff" or low.startswith("fe80") or low in ("::", "::1")
+    return is_multicast_or_broadcast(ip) or ip.startswith(("169.254.", "127.", "0.", "255."))
+
+
+PUBLIC, PRIVATE, SPECIAL = 0, 1, 2
+
+
+class AddressKinds(dict[str, int]):
+    """Cache of each address's kind — `PUBLIC`, `PRIVATE` (RFC 1918 / ULA) or
+    `SPECIAL` (multicast, broadcast, link-local, loopback, unspecified, empty) —
+    so hot paths pay one dict read per flow. Cleared when it reaches `cap`."""
+
+    __slots__ = ("_cap",)
+
+    def __init__(self, cap: int = 100_000) -> None:
+        super().__init__()
+        self._cap = cap
+
+    def __missing__(self, ip: str) -> int:
+        if len(self) >= self._cap:
+            self.clear()
+        if not ip or is_special(ip):
+            kind = SPECIAL
+        elif is_private(ip):
+            kind = PRIVATE
+        else:
+            kind = PUBLIC
+        self[ip] = kind
+        return kind
+
+
+# One cache for the pipeline and every detector: an address's kind never changes.
+ADDRESS_KINDS = AddressKinds()
 
 
 def report_due(count: int, first: int, steps: Sequence[int]) -> bool:

@@ -26,8 +26,9 @@ stays regular (growing count, no flood). Thresholds are ours, chosen on the
 synthetic beacons and Poisson traffic of the tests and checked quiet on the
 benign labelled captures (docs/detections.md); there is no Slips number to reuse.
 
-Noise control: multicast/broadcast and private destinations (a LAN is full of
-periodic housekeeping: printers, NAS, SSDP), ports in `ignore_ports` (DNS, NTP,
+Noise control: multicast/broadcast, loopback, link-local and private destinations
+(a LAN is full of periodic housekeeping: printers, NAS, SSDP; `ignore_private`
+false keeps the private ones), ports in `ignore_ports` (DNS, NTP,
 NetBIOS, DHCP, mDNS, SSDP), and destinations inside a well-known organisation's
 ranges (checked only when a series passes, so it costs nothing per flow) are
 skipped.
@@ -44,13 +45,9 @@ from collections import deque
 from collections.abc import Sequence
 from statistics import median
 
-from detection.heuristics._protocols import in_any_org, is_private, make_evidence
-from detection.heuristics.base import (
-    DetectionContext,
-    Detector,
-    DetectorParams,
-    is_multicast_or_broadcast,
-)
+from detection.heuristics._connections import ADDRESS_KINDS, PRIVATE, PUBLIC, SPECIAL
+from detection.heuristics._protocols import all_org_ranges, make_evidence
+from detection.heuristics.base import DetectionContext, Detector, DetectorParams
 from detection.model import Evidence, Flow, ThreatLevel
 
 __all__ = ["Beaconing", "BeaconingParams", "periodicity"]
@@ -103,41 +100,53 @@ class Beaconing(Detector):
         self._first: dict[tuple[str, str, int | None, str], float] = {}  # seen once
         self._series: dict[tuple[str, str, int | None, str], _Series] = {}
         self._newest = 0.0
+        self._org_ranges = all_org_ranges(self.context)
+        # parameters read per flow, as plain attributes
+        self._merge = params.merge_seconds
+        self._max_period = params.max_period_seconds
+        self._min_intervals = params.min_intervals
+        self._ignore_private = params.ignore_private
+
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        if proto not in {"tcp", "udp"} or dport in self._ignore:
+            return False
+        return dst_kind == PUBLIC or (dst_kind == PRIVATE and not self._ignore_private)
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # routed by `consumes`
         ts = flow.ts
         self._newest = max(self._newest, ts)
-        if flow.proto not in {"tcp", "udp"} or not flow.saddr:
+        proto = flow.proto
+        if proto not in {"tcp", "udp"} or not flow.saddr or flow.dport in self._ignore:
             return None
-        if flow.dport in self._ignore or is_multicast_or_broadcast(flow.daddr):
+        kind = ADDRESS_KINDS[flow.daddr]
+        if kind == SPECIAL or (kind == PRIVATE and self._ignore_private):
             return None
-        if self.p.ignore_private and is_private(flow.daddr):
-            return None
-        key = (flow.saddr, flow.daddr, flow.dport, flow.proto)
+        key = (flow.saddr, flow.daddr, flow.dport, proto)
         series = self._series.get(key)
         if series is None:
             first = self._first.get(key)
-            if first is None or ts - first < self.p.merge_seconds:
+            if first is None or ts - first < self._merge:
                 if first is None:
                     self._remember_first(key, ts)
                 return None
             del self._first[key]
             series = self._new_series(key, first)
         gap = ts - series.last
-        if gap < self.p.merge_seconds:  # same check-in, or out of order
+        if gap < self._merge:  # same check-in, or out of order
             return None
         series.last = ts
         series.uids.append(flow.uid)
-        if gap > self.p.max_period_seconds:
+        if gap > self._max_period:
             series.gaps.clear()
             series.n = 0
             return None
         series.gaps.append(gap)
-        series.n += 1
-        n = series.n
+        n = series.n = series.n + 1
         if series.next_report == 0:
-            if n % self.p.min_intervals:
+            if n % self._min_intervals:
                 return None
         elif n < series.next_report:
             return None
@@ -172,7 +181,7 @@ class Beaconing(Detector):
         if ratio > p.max_jitter_ratio or regular < p.min_regular_share:
             return None
         if not reported:
-            if in_any_org(self.context, flow.daddr):
+            if self._org_ranges.lookup(flow.daddr):
                 series.next_report = 2**62  # a big provider's service: never report
                 return None
             series.next_report = 100

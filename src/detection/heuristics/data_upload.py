@@ -53,6 +53,11 @@ class DataUpload(Detector):
         self._kinds = ADDRESS_KINDS
         self._big_flows = WindowTallies()  # (saddr, daddr) -> flows over flow_megabytes
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return dst_kind == PUBLIC
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         sent = flow.sbytes

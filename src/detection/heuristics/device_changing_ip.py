@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from detection.heuristics._connections import is_private
+from detection.heuristics._connections import PUBLIC, is_private
 from detection.heuristics.base import DetectionContext, Detector, DetectorParams
 from detection.model import ArpRecord, DhcpRecord, Evidence, Flow, ThreatLevel
 
@@ -67,6 +67,11 @@ class DeviceChangingIp(Detector):
         assert isinstance(params, DeviceChangingIpParams)
         self.p = params
         self._bindings: dict[str, _Binding] = {}  # mac -> current binding, LRU order
+
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return src_kind != PUBLIC  # private, or link-local (special)
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:

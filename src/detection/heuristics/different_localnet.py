@@ -62,6 +62,11 @@ class DifferentLocalnet(SteppedFlowDetector):
         self._kinds = ADDRESS_KINDS
         self._octets = params.prefix_octets
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return src_kind == PRIVATE and dst_kind == PRIVATE
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         saddr, daddr = flow.saddr, flow.daddr

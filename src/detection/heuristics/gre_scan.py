@@ -46,6 +46,11 @@ class GreScan(Detector):
         self.p = params
         self._scans: PerWindow[str, ScanState] = PerWindow()
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto == "gre"
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:
             if record.proto != "gre" or record.established:

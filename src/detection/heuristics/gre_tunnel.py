@@ -34,6 +34,11 @@ class GreTunnel(Detector):
         self.p = params
         self._reported: Once[tuple[str, str]] = Once()
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto == "gre"
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:
             if record.proto != "gre":

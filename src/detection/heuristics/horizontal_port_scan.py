@@ -56,6 +56,11 @@ class HorizontalPortScan(Detector):
         self.max_answered_ratio = params.max_answered_ratio
         self._scans: dict[tuple[str, int, str, int], ScanState] = {}
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto in _SCANNED_PROTOS and dport is not None
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         proto = flow.proto

@@ -56,6 +56,11 @@ class IcmpSweep(Detector):
         self.first = params.min_hosts + 1
         self._sweeps: PerWindow[tuple[str, str], ScanState] = PerWindow()
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto in _ICMP_PROTOS
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         if flow.proto not in _ICMP_PROTOS:

@@ -45,6 +45,11 @@ class MultipleUnknownPorts(Detector):
         # window -> (saddr, daddr) -> (ports, uids)
         self._ports: dict[int, dict[tuple[str, str], tuple[set[int], list[str]]]] = {}
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto == "tcp" and self._known.may_be_unknown(proto, dport, service)
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         if not flow.established or flow.proto != "tcp" or not self._known.is_unknown(flow):

@@ -53,6 +53,11 @@ class PrivateIpConnection(SteppedFlowDetector):
         self._ignored = frozenset(params.ignored_ports)
         self._kinds = ADDRESS_KINDS
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return src_kind == PRIVATE and dst_kind == PRIVATE
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         kinds = self._kinds

@@ -54,6 +54,11 @@ class ReconnectionAttempts(SteppedFlowDetector):
         self.p = params
         self._telnet = frozenset(params.telnet_ports)
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return proto == "tcp"
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         if flow.established or flow.proto != "tcp":

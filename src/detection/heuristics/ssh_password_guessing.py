@@ -116,6 +116,11 @@ class SshPasswordGuessing(Detector):
 
     # -- observation --------------------------------------------------------------------
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return dport in self._ports or "ssh" in service
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:  # the hot path: most flows leave on the next line
             if record.dport in self._ports or "ssh" in record.service:

@@ -49,6 +49,11 @@ class SshSuccessfulLogin(Detector):
         self._failures: dict[tuple[str, str, int], int] = {}
         self._logins: dict[tuple[str, str, int], int] = {}
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return dport == 22 or "ssh" in service
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:
             if record.dport == 22 or "ssh" in record.service:

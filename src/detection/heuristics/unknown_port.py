@@ -83,6 +83,13 @@ class UnknownPort(Detector):
         # (merged or out-of-order logs) do not report the key a second time
         self._reported = BoundedLru(_MAX_REPORTED)
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        if proto not in _PROTOS or dst_kind == SPECIAL:
+            return False
+        return self._known.may_be_unknown(proto, dport, service)
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         proto = flow.proto
