@@ -23,6 +23,7 @@ kept there so a future shedding policy has to report itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import queue
 import resource
@@ -41,6 +42,8 @@ from agent.config import Config
 from agent.inputs.follow import DirectoryFollower
 from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
+from agent.intel.live import IntelHolder
+from agent.intel.loader import IntelLoader
 from agent.outputs.writer import OutputWriter
 from agent.pipeline import Action, Pipeline, Suppressed
 from agent.reference_data import load_reference_data
@@ -249,6 +252,7 @@ def analyze(
     on_finding: Callable[[Evidence | Alert], None] | None = None,
     overwrite: bool = False,
     inject: queue.Queue[Evidence] | None = None,
+    intel: IntelHolder | None = None,
 ) -> AnalysisResult:
     """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
 
@@ -287,6 +291,12 @@ def analyze(
             config, allowlist.orgs if allowlist is not None else None, orgs_dir
         )
         allow_warnings += reference_warnings
+        if intel is not None:  # a live agent: the holder is kept fresh by the daemon
+            context = dataclasses.replace(context, intel=intel.get())
+        elif config.intel.enabled:
+            index, intel_report = IntelLoader(config).load(now=time.time())
+            context = dataclasses.replace(context, intel=index)
+            allow_warnings += intel_report.warnings
         pipeline = Pipeline(config, allowlist, context=context)
         if store is None:
             store = open_store(str(outdir / "starling.db"))
@@ -336,6 +346,7 @@ def analyze(
                 max_idle=max_idle,
                 stop=stop,
                 inject=inject,
+                intel=intel,
             )
         sink(pipeline.finish())
     except KeyboardInterrupt:
@@ -412,6 +423,7 @@ def _follow_loop(
     max_idle: float | None,
     stop: threading.Event,
     inject: queue.Queue[Evidence] | None = None,
+    intel: IntelHolder | None = None,
 ) -> int:
     """Feed what the follower reads until stopped or idle; returns records analysed.
 
@@ -426,7 +438,11 @@ def _follow_loop(
     idle_since = time.monotonic()
     poll = config.inputs.follow_poll_seconds
     max_future = config.inputs.max_future_seconds
+    intel_version = -1  # switch to the holder's index on the first turn
     while not stop.is_set():
+        if intel is not None and intel.version != intel_version:
+            intel_version = intel.version
+            pipeline.use_intel(intel.get())
         while inject is not None:
             try:
                 ev = inject.get_nowait()

@@ -469,3 +469,140 @@ def version() -> None:
 
 def main() -> None:  # pragma: no cover - entry point
     app()
+
+
+# -- threat intelligence -------------------------------------------------------------------
+
+intel_app = typer.Typer(
+    help="Threat-intelligence feeds: update, list, lookup (docs/intel.md).", no_args_is_help=True
+)
+app.add_typer(intel_app, name="intel")
+
+
+def _intel_config(config: Path | None, output: str) -> Config:
+    if output not in ("human", "json"):
+        raise _fail(f"unknown --output {output!r} (human|json)")
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _emit(output: str, data: object, human: Callable[[], None]) -> None:
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(data, default=str) + b"\n")
+    else:
+        human()
+
+
+@intel_app.command("update")
+def intel_update(
+    force: Annotated[bool, typer.Option("--force", help="ignore each feed's period")] = False,
+    output: OutputOption = "human",
+    config: ConfigOption = None,
+) -> None:
+    """Download the feeds whose copy is older than their period (conditional requests)."""
+    import asyncio
+    import time
+
+    from agent.intel.live import make_updater
+    from agent.intel.loader import feed_specs
+
+    cfg = _intel_config(config, output)
+    specs, warnings = feed_specs(cfg)
+    updater = make_updater(cfg)
+    results = asyncio.run(updater.update(specs, time.time(), force=force))
+    rows = [dataclasses.asdict(r) for r in results]
+
+    def human() -> None:
+        for w in warnings:
+            typer.echo(f"warning: {w}", err=True)
+        for r in results:
+            extra = f" ({r.error})" if r.error else ""
+            typer.echo(f"{r.status:13} {r.indicators:>9,}  {r.name}{extra}")
+
+    _emit(output, {"feeds": rows, "warnings": warnings}, human)
+    if results and all(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@intel_app.command("list")
+def intel_list(output: OutputOption = "human", config: ConfigOption = None) -> None:
+    """Feeds and local files with their state and indicator counts (from disk)."""
+    import time
+
+    from agent.intel.loader import IntelLoader, feed_specs
+
+    cfg = _intel_config(config, output)
+    specs, warnings = feed_specs(cfg)
+    index, report = IntelLoader(cfg).load(now=time.time())
+    feeds = [
+        {
+            "name": s.name,
+            "url": s.url,
+            "kind": s.kind,
+            "state": s.state,
+            "threat_level": str(s.threat_level),
+            "tags": list(s.tags),
+            "indicators": report.feeds_loaded.get(s.name),
+        }
+        for s in specs
+    ]
+    data = {
+        "feeds": feeds,
+        "local": report.local_loaded,
+        "indicators": index.counts(),
+        "never_downloaded": report.feeds_missing,
+        "warnings": warnings,
+    }
+
+    def human() -> None:
+        for f in feeds:
+            n = "-" if f["indicators"] is None else f"{f['indicators']:,}"
+            typer.echo(f"{f['state']:8} {f['kind']:4} {f['threat_level']:8} {n:>9}  {f['name']}")
+        for name, count in report.local_loaded.items():
+            typer.echo(f"{'local':8} {'':4} {'':8} {count:>9,}  {name}")
+        typer.echo(f"indicators: {index.counts()}")
+        if report.feeds_missing:
+            typer.echo(f"{len(report.feeds_missing)} active feeds never downloaded: "
+                       "run `starling intel update`")  # fmt: skip
+
+    _emit(output, data, human)
+
+
+@intel_app.command("lookup")
+def intel_lookup(
+    value: Annotated[str, typer.Argument(help="IP, domain, URL, hash, JA3, JARM or ASN")],
+    output: OutputOption = "human",
+    config: ConfigOption = None,
+) -> None:
+    """Which feeds list VALUE (exit 1 when none does)."""
+    import time
+
+    from agent.intel.loader import IntelLoader
+
+    cfg = _intel_config(config, output)
+    index, _ = IntelLoader(cfg).load(now=time.time())
+    matches = index.lookup(value)
+    rows = [
+        {
+            "kind": m.kind.value,
+            "indicator": m.indicator,
+            "feed": m.feed.name,
+            "threat_level": str(m.threat_level),
+            "description": m.description,
+            "feeds": m.feeds,
+            "parent": m.parent,
+        }
+        for m in matches
+    ]
+
+    def human() -> None:
+        if not matches:
+            typer.echo(f"{value}: not listed")
+        for m in matches:
+            typer.echo(f"{m.kind.value} {m.what} [{m.threat_level}]")
+
+    _emit(output, {"value": value, "matches": rows}, human)
+    if not matches:
+        raise typer.Exit(1)

@@ -78,6 +78,33 @@ class ReferenceDataConfig(_Section):
     )
 
 
+class IntelConfig(_Section):
+    """Threat intelligence: feed lists, their download cache, local IoC files."""
+
+    enabled: bool = True
+    feed_lists: list[Path] | None = Field(
+        None,
+        description="feed list files (url,threat_level,tags); unset = the bundled "
+        "TI_feeds.csv, JA3_feeds.csv, SSL_feeds.csv",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="last good copy of every feed; unset = <agent data dir>/intel for "
+        "`starling agent`, ~/.cache/starling/intel for the other commands",
+    )
+    local_files: list[Path] | None = Field(
+        None,
+        description="own IoC files (IPs, CIDRs, domains, ASNs / JA3 / JARM / known-FP "
+        "MD5s); unset = the bundled local files",
+    )
+    period_hours: float = Field(24.0, gt=0, description="download a feed at most this often")
+    max_age_days: float | None = Field(
+        None, gt=0, description="drop dated feed entries older than this"
+    )
+    update_timeout_seconds: float = Field(60.0, gt=0)
+    max_feed_megabytes: float = Field(200.0, gt=0)
+
+
 class OutputsConfig(_Section):
     errors_log_limit: int = Field(10_000, ge=0, description="lines written to errors.log")
     store_batch: int = Field(5_000, gt=0, description="findings per store transaction")
@@ -206,6 +233,7 @@ class Config(_Section):
     allowlist: AllowlistConfig = AllowlistConfig()
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     reference_data: ReferenceDataConfig = ReferenceDataConfig()
+    intel: IntelConfig = IntelConfig()
     inputs: InputsConfig = InputsConfig()
     outputs: OutputsConfig = OutputsConfig()
     p2p: P2PConfig = P2PConfig()

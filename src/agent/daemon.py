@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ from agent.blocking.service import BlockingService
 from agent.blocking.wiring import load_config_allowlist, make_guard, make_service, multiaddr_ip
 from agent.config import Config
 from agent.identity import load_api_token, load_identity
+from agent.intel.live import IntelHolder, refresh_forever
+from agent.intel.loader import IntelLoader
 from agent.peering import LocalOpinion, PeerService
 from agent.store import open_store
 from agent.store.base import Store
@@ -132,6 +134,18 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     detector: threading.Thread | None = None
     # Peer consensus evidence enters the detection loop here (bounded; drops counted).
     inject: queue.Queue[Evidence] = queue.Queue(maxsize=10_000)
+    # Threat intelligence: the last good copies now; fresh ones as the refresher gets them.
+    if config.intel.cache_dir is None:  # each agent keeps its feeds with its other state
+        intel_cfg = config.intel.model_copy(update={"cache_dir": data_dir / "intel"})
+        config = config.model_copy(update={"intel": intel_cfg})
+    intel_loader = IntelLoader(config)
+    holder: IntelHolder | None = None
+    if config.intel.enabled:
+        index, report = intel_loader.load(time.time())
+        holder = IntelHolder(index)
+        log.info("intel: %s indicators %s", len(index), index.counts())
+        for w in report.warnings:
+            log.warning("intel: %s", w)
     try:
         if config.p2p.enabled:
             peering = PeerService(
@@ -151,7 +165,15 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
         if zeek_dir is not None:
             detector = threading.Thread(
                 target=_detect,
-                args=(zeek_dir, config, data_dir, stop, _on_finding(peering, blocking), inject),
+                args=(
+                    zeek_dir,
+                    config,
+                    data_dir,
+                    stop,
+                    _on_finding(peering, blocking),
+                    inject,
+                    holder,
+                ),
                 name="detection",
                 daemon=True,
             )
@@ -159,7 +181,12 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
         ctx = ApiContext(token=token, store=api_store, version=version, peering=peering)
         mode = "dry-run" if blocking.dry_run else blocking.blocker.name
         extra = {"blocking": {"mode": mode, "restored": blocking.counts["restored"]}}
-        asyncio.run(_serve(ctx, config.api.host, config.api.port, peering, stop, extra))
+        background = (
+            [lambda: refresh_forever(config, holder, intel_loader, stop)]
+            if holder is not None
+            else []
+        )
+        asyncio.run(_serve(ctx, config.api.host, config.api.port, peering, stop, extra, background))
     finally:
         stop.set()
         if detector is not None:
@@ -206,6 +233,7 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
     stop: threading.Event,
     on_finding: Callable[[Evidence | Alert], None],
     inject: queue.Queue[Evidence],
+    intel: IntelHolder | None = None,
 ) -> None:
     outdir = data_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -217,6 +245,7 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
             stop=stop,
             on_finding=on_finding,
             inject=inject,
+            intel=intel,
         )
     except Exception:
         log.exception("detection loop stopped")
@@ -230,8 +259,10 @@ async def _serve(  # noqa: PLR0917 - one call site, positional like the others h
     peering: PeerService | None,
     stop: threading.Event,
     extra: dict[str, Any],
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> None:
     runner = web.AppRunner(build_app(ctx), access_log=None)
+    tasks = [asyncio.create_task(start()) for start in background]
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -258,4 +289,6 @@ async def _serve(  # noqa: PLR0917 - one call site, positional like the others h
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=0.5)
     finally:
+        for task in tasks:
+            task.cancel()
         await runner.cleanup()

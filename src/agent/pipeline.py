@@ -59,6 +59,7 @@ from detection.accumulator import Accumulator
 from detection.allowlist import Allowlist
 from detection.heuristics import REGISTRY, DetectionContext, Detector
 from detection.heuristics.base import ADDRESS_KINDS
+from detection.intel.index import IntelIndex
 from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
 from detection.profiles import ProfileTracker
 
@@ -193,6 +194,13 @@ class Pipeline:
             if found:
                 out = self._evidence(found, out)
         return out or _NOTHING
+
+    def use_intel(self, index: IntelIndex) -> None:
+        """Switch the detectors to a new threat-intelligence index (feeds updated);
+        routes are rebuilt (a detector may want more or fewer flows now)."""
+        for det in self.detectors:
+            det.use_intel(index)
+        self._routes.clear()
 
     def ingest(self, evidence: Evidence) -> Sequence[Action]:
         """Evidence from outside the detectors (the network opinion of peers):

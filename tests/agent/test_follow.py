@@ -74,6 +74,9 @@ def test_follow_survives_rotation_and_partial_lines(tmp_path: Path) -> None:
         text=True,
     )
     try:
+        # Started (outputs open, the follower has its first poll due): start-up time
+        # varies with the machine, so wait for it rather than for a fixed delay.
+        assert wait_for((out / "alerts.log").exists), "analyze did not start"
         time.sleep(0.8)
         # A partial line: half now, the rest (with its newline) after a poll.
         with conn.open("a") as fh:

@@ -37,6 +37,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from detection.allowlist import CidrIndex, OrgInfo
+from detection.intel.index import IntelIndex
 from detection.model import Evidence, Record, ThreatLevel
 
 __all__ = [
@@ -78,6 +79,7 @@ class DetectionContext:
     organizations: Mapping[str, OrgInfo] = field(default_factory=dict)  # name -> info
     tor_exit_nodes: frozenset[str] = frozenset()
     own_addresses: frozenset[str] = frozenset()
+    intel: IntelIndex = field(default_factory=lambda: IntelIndex().freeze())  # feeds + local IoCs
 
 
 class DetectorParams(BaseModel):
@@ -136,6 +138,11 @@ class Detector(ABC):
             attack_technique=technique,
         )
 
+    def use_intel(self, index: IntelIndex) -> None:
+        """A new threat-intelligence index (feeds updated): detectors that match
+        indicators switch to it; others ignore it. The pipeline re-routes after."""
+        del index  # nothing to switch in a detector that matches no indicators
+
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
     ) -> bool:
@@ -159,7 +166,7 @@ def is_multicast_or_broadcast(ip: str) -> bool:
     if ":" in ip:
         return ip[:2].lower() == "ff"
     first, _, _ = ip.partition(".")
-    return (first.isdigit() and 224 <= int(first) <= 239) or ip.endswith(".255")
+    return (first.isascii() and first.isdigit() and 224 <= int(first) <= 239) or ip.endswith(".255")
 
 
 def is_private(ip: str) -> bool:
@@ -171,7 +178,7 @@ def is_private(ip: str) -> bool:
         return True
     if ip.startswith("172."):
         second = ip[4:7].partition(".")[0]
-        return second.isdigit() and 16 <= int(second) <= 31
+        return second.isascii() and second.isdigit() and 16 <= int(second) <= 31
     return False
 
 
