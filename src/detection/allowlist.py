@@ -62,6 +62,7 @@ __all__ = [
     "Scope",
     "Side",
     "parse_allowlist",
+    "parse_ip",
     "parse_org",
 ]
 
@@ -201,6 +202,7 @@ def _parse_ip_uncached(ip: str) -> tuple[int, int, str] | None:
 # Cached: the same few thousand addresses recur in every flow, and
 # `ipaddress.ip_address` costs about a microsecond.
 _parse_ip = lru_cache(maxsize=4096)(_parse_ip_uncached)
+parse_ip = _parse_ip_uncached  # public, uncached: for callers that memoise themselves
 
 
 # -- entries ----------------------------------------------------------------------------

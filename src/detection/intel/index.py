@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from detection.allowlist import parse_ip
 from detection.intel.model import FeedInfo, Ioc, IocKind, classify, normalise
 from detection.model import THREAT_WEIGHTS, ThreatLevel
 
@@ -84,24 +85,6 @@ class _Source:
 
 def _weight(level: ThreatLevel) -> float:
     return THREAT_WEIGHTS[level]
-
-
-def _ip_int(ip: str) -> tuple[int, int] | None:
-    """(version, integer) of an address string, or None when it is none."""
-    parts = ip.split(".")
-    if len(parts) == 4:
-        try:
-            a, b, c, d = (int(p) for p in parts)
-        except ValueError:
-            return None
-        if 0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255:
-            return 4, (a << 24) | (b << 16) | (c << 8) | d
-        return None
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    return addr.version, int(addr)
 
 
 class IntelIndex:
@@ -227,10 +210,10 @@ class IntelIndex:
         return found
 
     def _lookup_range(self, ip: str) -> IntelMatch | None:
-        parsed = _ip_int(ip)
+        parsed = parse_ip(ip)
         if parsed is None:
             return None
-        version, value = parsed
+        version, value, _ = parsed
         starts = self._starts[version]
         i = bisect_right(starts, value) - 1
         ranges, max_ends = self._ranges[version], self._max_ends[version]
