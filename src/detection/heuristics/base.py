@@ -80,6 +80,9 @@ class DetectionContext:
     tor_exit_nodes: frozenset[str] = frozenset()
     own_addresses: frozenset[str] = frozenset()
     intel: IntelIndex = field(default_factory=lambda: IntelIndex().freeze())  # feeds + local IoCs
+    # Trained models by name (e.g. "flows", "letters"), loaded and verified by
+    # the agent (`agent.ml`); a model-based detector without its model stays quiet.
+    models: Mapping[str, object] = field(default_factory=dict)
 
 
 class DetectorParams(BaseModel):
