@@ -44,8 +44,9 @@ from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
 from agent.intel.live import IntelHolder
 from agent.intel.loader import IntelLoader
+from agent.intel.online import OnlineLookups, make_online
 from agent.outputs.writer import OutputWriter
-from agent.pipeline import Action, Pipeline, Suppressed
+from agent.pipeline import Action, Pipeline, Suppressed, build_detectors
 from agent.reference_data import load_reference_data
 from agent.store import open_store
 from agent.store.base import Store
@@ -272,6 +273,7 @@ def analyze(
     # An explicit store (Redis) is opened before the output directory is created,
     # so an unreachable server fails the run without leaving an empty directory.
     store = open_store(config.store) if config.store else None
+    lookups: OnlineLookups | None = None
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         if overwrite:
@@ -297,7 +299,25 @@ def analyze(
             index, intel_report = IntelLoader(config).load(now=time.time())
             context = dataclasses.replace(context, intel=index)
             allow_warnings += intel_report.warnings
-        pipeline = Pipeline(config, allowlist, context=context)
+        # Online lookups answer later: their evidence joins peer evidence on `inject`
+        # (follow mode) or a queue drained between batches (file mode).
+        results: queue.Queue[Evidence] = inject if inject is not None else queue.Queue(10_000)
+        base_context = context
+        online = make_online(
+            config,
+            on_evidence=results.put_nowait,
+            intel=intel.get if intel is not None else (lambda: base_context.intel),
+            context=context,
+        )
+        if online is not None:
+            lookups, tap = online
+            pipeline = Pipeline(
+                config, allowlist, [*build_detectors(config, context), tap], context=context
+            )
+            lookups.start()
+        else:
+            lookups = None
+            pipeline = Pipeline(config, allowlist, context=context)
         if store is None:
             store = open_store(str(outdir / "starling.db"))
         writer = OutputWriter(outdir)
@@ -309,6 +329,8 @@ def analyze(
                 release.callback(follower.close)
             if store is not None:
                 release.callback(store.close)
+            if lookups is not None:
+                release.callback(lookups.close)
             with contextlib.suppress(Exception):
                 release.close()
         raise
@@ -332,6 +354,8 @@ def analyze(
                 records += 1
                 if not records & 0x3FFF:
                     bar.tick(records, source.bytes_done)
+                    if lookups is not None:
+                        _ingest(results, pipeline, sink)
                     if stop.is_set():
                         interrupted = True
                         break
@@ -345,9 +369,12 @@ def analyze(
                 config=config,
                 max_idle=max_idle,
                 stop=stop,
-                inject=inject,
+                inject=results if lookups is not None else inject,
                 intel=intel,
             )
+        if lookups is not None:  # answers still on their way get a bounded wait
+            lookups.drain(config.intel.online.finish_wait_seconds)
+            _ingest(results, pipeline, sink)
         sink(pipeline.finish())
     except KeyboardInterrupt:
         interrupted = True
@@ -371,6 +398,8 @@ def analyze(
         if follower is not None:
             cleanup.run("follower close", follower.close)
         cleanup.run("errors.log", skips.close)
+        if lookups is not None:
+            cleanup.run("online lookups", lookups.close)
         flows = pipeline.flows
         summary: dict[str, Any] = {
             "input": spec,
@@ -405,12 +434,23 @@ def analyze(
             "store": counts,
             "window_seconds": config.profiles.window_seconds,
             "alert_threshold": config.alert_threshold,
+            "online_lookups": lookups.summary() if lookups is not None else None,
         }
         cleanup.run("summary.json", lambda: writer.summary(summary))
         cleanup.run("output files", writer.close)
         if failed is None and cleanup.first is not None:
             raise cleanup.first
     return AnalysisResult(outdir, summary, sink.evidence, sink.alerts)
+
+
+def _ingest(results: queue.Queue[Evidence], pipeline: Pipeline, sink: _Sink) -> None:
+    """Evidence that arrived from outside the detectors since the last call."""
+    while True:
+        try:
+            ev = results.get_nowait()
+        except queue.Empty:
+            return
+        sink(pipeline.ingest(ev))
 
 
 def _follow_loop(

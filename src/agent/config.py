@@ -78,6 +78,70 @@ class ReferenceDataConfig(_Section):
     )
 
 
+class _OnlineService(_Section):
+    enabled: bool = True
+    per_minute: float = Field(60.0, gt=0, description="lookups per minute (the free tier's)")
+    per_day: int | None = Field(None, gt=0, description="daily quota; unset = none")
+
+
+class VirusTotalConfig(_OnlineService):
+    api_key: str | None = Field(None, description="without a key VirusTotal is not asked")
+    base_url: str = "https://www.virustotal.com"
+    per_minute: float = Field(4.0, gt=0, description="public API: 4 lookups/min, 500/day")
+    per_day: int | None = Field(500, gt=0)
+    min_engines: int = Field(3, ge=1, description="engines that must say malicious")
+
+
+class UrlhausConfig(_OnlineService):
+    api_key: str | None = Field(None, description="abuse.ch Auth-Key (sent when set)")
+    base_url: str = "https://urlhaus-api.abuse.ch"
+
+
+class CirclConfig(_OnlineService):
+    base_url: str = "https://hashlookup.circl.lu"
+
+
+class DnsblConfig(_OnlineService):
+    zone: str = "zen.spamhaus.org"
+    resolver: str | None = Field(
+        None,
+        description="host:port of the DNS resolver; unset = the first nameserver of "
+        "/etc/resolv.conf (Spamhaus refuses queries relayed by public resolvers)",
+    )
+
+
+class RdapConfig(_OnlineService):
+    base_url: str = "https://rdap.org"
+    per_minute: float = Field(10.0, gt=0)
+    young_days: float = Field(60.0, gt=0, description="younger domains are evidence (Slips: 60)")
+
+
+class AsnConfig(_OnlineService):
+    zone: str = Field("origin.asn.cymru.com", description="Team Cymru IP-to-ASN zone (IPv4)")
+    resolver: str | None = Field(None, description="as dnsbl.resolver")
+
+
+class OnlineConfig(_Section):
+    """Online lookups: asked in the background, never on the hot path; results
+    arrive as later evidence. Off by default (they send what you see to third
+    parties)."""
+
+    enabled: bool = False
+    virustotal: VirusTotalConfig = VirusTotalConfig()
+    urlhaus: UrlhausConfig = UrlhausConfig()
+    circl: CirclConfig = CirclConfig()
+    dnsbl: DnsblConfig = DnsblConfig()
+    rdap: RdapConfig = RdapConfig()
+    asn: AsnConfig = AsnConfig()
+    cache_hours: float = Field(24.0, gt=0, description="how long an answer is reused")
+    queue_size: int = Field(10_000, gt=0, description="pending lookups per service; more dropped")
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(2, ge=0, description="a failed lookup is retried this often, backing off")
+    finish_wait_seconds: float = Field(
+        5.0, ge=0, description="`starling analyze`: wait this long for pending answers at the end"
+    )
+
+
 class IntelConfig(_Section):
     """Threat intelligence: feed lists, their download cache, local IoC files."""
 
@@ -103,6 +167,7 @@ class IntelConfig(_Section):
     )
     update_timeout_seconds: float = Field(60.0, gt=0)
     max_feed_megabytes: float = Field(200.0, gt=0)
+    online: OnlineConfig = OnlineConfig()
 
 
 class OutputsConfig(_Section):
