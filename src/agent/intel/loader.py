@@ -7,13 +7,29 @@ what a file holds (``*JA3*`` fingerprints, ``*JARM*`` JARM hashes, ``*fp*``
 known-false-positive MD5s that never match). `IntelLoader.changed()` compares
 their content hashes, so a long-running agent rebuilds the index when an
 operator edits one (not when its mtime alone changes).
+
+Parsing a million feed lines costs seconds at every start, so the built index is
+kept as a snapshot (`<cache dir>/index.snapshot`, see `IntelIndex.snapshot`)
+under a key made of everything it was built from: each feed's spec and the
+SHA-256 its cache meta records, each local file's content hash, the age limit
+(and, when one is set, the day: entries age out daily). Same key, same index:
+it is loaded in a tenth of the time. A missing, stale, corrupt or unwritable
+snapshot only means a rebuild (`LoadReport.snapshot` says which).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import msgpack
+import orjson
 
 from agent.allowlist_files import bundled_data_dir
 from agent.config import Config
@@ -27,6 +43,10 @@ from detection.model import ThreatLevel
 __all__ = ["IntelLoader", "LoadReport", "feed_specs", "intel_cache_dir", "local_hint"]
 
 _DAY = 86_400.0
+_SNAPSHOT = "index.snapshot"
+_SNAPSHOT_FORMAT = 1
+
+log = logging.getLogger(__name__)
 
 
 def _bundled() -> Path:
@@ -95,6 +115,7 @@ class LoadReport:
     local_loaded: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> reasons
     warnings: list[str] = field(default_factory=list)
+    snapshot: str = "off"  # "hit", "built", "off" (intel disabled), "unwritable: …"
 
 
 class IntelLoader:
@@ -118,16 +139,83 @@ class IntelLoader:
 
     def load(self, now: float) -> tuple[IntelIndex, LoadReport]:
         report = LoadReport()
-        index = IntelIndex()
         cfg = self.config.intel
         if not cfg.enabled:
-            return index.freeze(), report
+            return IntelIndex().freeze(), report
         max_age = cfg.max_age_days * _DAY if cfg.max_age_days is not None else None
         specs, report.warnings = feed_specs(self.config)
         usable = [s for s in specs if s.state != "removed"]
-        by_name = {s.name: s for s in usable}
         updater = FeedUpdater(self.cache_dir)
         cached = updater.cached(usable)
+        self._local_hashes = self._hash_locals()
+        key = self._snapshot_key(usable, cached, max_age, now)
+        found = self._read_snapshot(key)
+        if found is not None:
+            index, saved = found
+            saved.warnings = report.warnings + saved.warnings
+            saved.snapshot = "hit"
+            return index, saved
+        index = self._build(report, usable, cached, max_age, now)
+        report.snapshot = self._write_snapshot(key, index, report)
+        return index, report
+
+    def _snapshot_key(
+        self, usable: list[FeedSpec], cached: list[Any], max_age: float | None, now: float
+    ) -> str:
+        sources: list[Any] = [_SNAPSHOT_FORMAT, max_age]
+        if max_age is not None:
+            sources.append(int(now // _DAY))
+        sources.append(
+            [[s.name, s.url, s.kind, s.state, s.threat_level.value, list(s.tags)] for s in usable]
+        )
+        sources.append(sorted([c.name, c.meta["sha256"]] for c in cached))
+        sources.append(sorted([str(p), h] for p, h in self._local_hashes.items()))
+        return hashlib.sha256(orjson.dumps(sources)).hexdigest()
+
+    def _read_snapshot(self, key: str) -> tuple[IntelIndex, LoadReport] | None:
+        path = self.cache_dir / _SNAPSHOT
+        try:
+            doc = msgpack.unpackb(path.read_bytes(), raw=False)
+            if not isinstance(doc, dict) or doc.get("key") != key:
+                return None
+            index = IntelIndex.from_snapshot(doc["index"])
+            report = LoadReport(**{k: v for k, v in doc["report"].items() if k != "snapshot"})
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+            log.info("intel: index snapshot %s not used: %s", path, exc)
+            return None
+        return index, report
+
+    def _write_snapshot(self, key: str, index: IntelIndex, report: LoadReport) -> str:
+        path = self.cache_dir / _SNAPSHOT
+        tmp = path.with_name(f".{_SNAPSHOT}.{os.getpid()}.tmp")
+        try:
+            saved = dataclasses.asdict(report)
+            saved["warnings"] = []  # feed-list warnings are recomputed at every load
+            blob = msgpack.packb(
+                {"key": key, "report": saved, "index": index.snapshot()}, use_bin_type=True
+            )
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            log.info("intel: index snapshot not written: %s", exc)
+            return f"unwritable: {exc.strerror or exc}"
+        return "built"
+
+    def _build(
+        self,
+        report: LoadReport,
+        usable: list[FeedSpec],
+        cached: list[Any],
+        max_age: float | None,
+        now: float,
+    ) -> IntelIndex:
+        index = IntelIndex()
+        by_name = {s.name: s for s in usable}
         have = set()
         for entry in cached:
             spec = by_name.get(entry.name)
@@ -149,7 +237,6 @@ class IntelLoader:
         report.feeds_missing = [
             s.name for s in usable if s.state == "active" and s.name not in have
         ]
-        self._local_hashes = self._hash_locals()
         for path in self._local_hashes:
             try:
                 data = path.read_bytes()
@@ -168,4 +255,4 @@ class IntelLoader:
                 continue
             info = FeedInfo(source, ThreatLevel.MEDIUM, ("local",), str(path))
             report.local_loaded[source] = index.add_feed(info, parsed.iocs)
-        return index.freeze(), report
+        return index.freeze()

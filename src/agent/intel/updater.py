@@ -13,9 +13,10 @@ feed's meta file (``last_error``, ``consecutive_failures``) for the operator.
 *Reject a sudden shrink.* A copy with fewer than `min_ratio` (10 %) of the previous
 copy's indicators is far more often a broken download (a proxy cutting the body, a
 stub served during maintenance, a rate-limit page with a few addresses in it) than a
-real purge, and accepting it would silently switch most of the feed off. The price:
-a feed that really shrinks that much is only taken after an operator deletes its
-cache files.
+real purge, and accepting it would silently switch most of the feed off. A real
+purge is stable, a broken download rarely is: the same shrunken body (same
+SHA-256) served on `confirm_shrink` (3) consecutive updates is accepted. The
+candidate's digest and count live in a ``.shrink`` file next to the copy.
 
 *Conditional requests.* Most feeds change a few times a day at most and some are
 large. If-None-Match / If-Modified-Since make an unchanged feed cost one 304, which
@@ -187,6 +188,10 @@ class _Paths:
     data: Path
     meta: Path
 
+    @property
+    def shrink(self) -> Path:
+        return self.meta.with_name(self.meta.name.removesuffix(".meta.json") + ".shrink")
+
 
 @dataclass(frozen=True, slots=True)
 class _Job:
@@ -330,6 +335,7 @@ class FeedUpdater:
         timeout: float = 300.0,
         max_bytes: int = 200 * 1024 * 1024,
         min_ratio: float = 0.1,
+        confirm_shrink: int = 3,
         concurrency: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         user_agent: str | None = None,
@@ -350,6 +356,7 @@ class FeedUpdater:
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._min_ratio = min_ratio
+        self._confirm_shrink = max(1, confirm_shrink)
         self._concurrency = concurrency
         self._sleep = sleep
         self.user_agent = user_agent or _default_user_agent()
@@ -556,15 +563,25 @@ class FeedUpdater:
             reason = "the server sent an HTML page, not a feed"
         elif count == 0:
             reason = f"no indicators in {len(body)} bytes"
-        elif baseline is not None and count < self._min_ratio * baseline["indicators"]:
-            reason = (
-                f"only {count} indicators, under {self._min_ratio:.0%} of the "
-                f"{baseline['indicators']} in the stored copy"
-            )
+        digest = hashlib.sha256(body).hexdigest()
+        if (
+            reason is None
+            and baseline is not None
+            and count < self._min_ratio * baseline["indicators"]
+        ):
+            seen = await asyncio.to_thread(self._shrink_seen, job.paths.shrink, digest)
+            if seen < self._confirm_shrink:
+                reason = (
+                    f"only {count} indicators, under {self._min_ratio:.0%} of the "
+                    f"{baseline['indicators']} in the stored copy (the same body "
+                    f"{seen}/{self._confirm_shrink} times in a row; accepted at "
+                    f"{self._confirm_shrink})"
+                )
         if reason is not None:
             return await self._fail(job, fetch, "rejected", reason)
+        with contextlib.suppress(OSError):
+            job.paths.shrink.unlink(missing_ok=True)
 
-        digest = hashlib.sha256(body).hexdigest()
         unchanged = job.old is not None and job.old["sha256"] == digest
         if not unchanged:
             await asyncio.to_thread(_atomic_write, job.paths.data, body)
@@ -591,6 +608,18 @@ class FeedUpdater:
         return FeedResult(
             job.feed.name, status, count, http_status=fetch.http_status, attempts=fetch.attempts
         )
+
+    @staticmethod
+    def _shrink_seen(path: Path, digest: str) -> int:
+        """Count this shrunken body (consecutive identical ones); returns the count."""
+        try:
+            old_digest, _, old_count = path.read_text(encoding="ascii").partition(" ")
+            count = int(old_count) + 1 if old_digest == digest else 1
+        except (OSError, ValueError):
+            count = 1
+        with contextlib.suppress(OSError):
+            _atomic_write(path, f"{digest} {count}".encode())
+        return count
 
     async def _fail(
         self, job: _Job, fetch: _Fetch, status: FeedStatus, error: str | None

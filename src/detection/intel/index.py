@@ -21,6 +21,13 @@ list), so a million indicators cost a million dict slots, not a million objects.
 The index is built once and then only read (`freeze`), so it can be swapped
 atomically when feeds update; IP results are memoised in a bounded cache because
 a flow's addresses repeat far more than they change.
+
+Parsing a million feed lines takes seconds; `snapshot`/`from_snapshot` turn a
+frozen index into msgpack bytes and back in a fraction of that (columns of
+values plus indexes into a table of distinct sources), so the agent can keep
+the built index next to the feeds it was built from and skip the parse when
+they have not changed (`agent.intel.loader`). A snapshot is a cache, not an
+interchange format: anything malformed raises `ValueError` and is rebuilt.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import msgpack
 
 from detection.allowlist import parse_ip
 from detection.intel.model import FeedInfo, Ioc, IocKind, classify, normalise
@@ -81,6 +90,21 @@ class _Source:
     level: ThreatLevel
     description: str
     feeds: int = 1
+
+
+_SNAPSHOT_VERSION = 1
+
+
+def _int_out(value: int, version: int) -> int | bytes:
+    return value if version == 4 else value.to_bytes(16, "big")  # msgpack ints are 64-bit
+
+
+def _int_in(value: object, version: int) -> int:
+    if version == 4 and isinstance(value, int) and 0 <= value < 1 << 32:
+        return value
+    if version == 6 and isinstance(value, bytes) and len(value) == 16:
+        return int.from_bytes(value, "big")
+    raise ValueError("bad range bound in snapshot")
 
 
 def _weight(level: ThreatLevel) -> float:
@@ -179,6 +203,97 @@ class IntelIndex:
         if cidrs:
             out[IocKind.CIDR.value] = cidrs
         return out
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The frozen index as msgpack bytes (module header)."""
+        if not self._frozen:
+            raise RuntimeError("only a frozen index can be snapshot")
+        feeds: dict[int, int] = {}
+        feed_rows: list[list[object]] = []
+        sources: dict[int, int] = {}
+        source_rows: list[list[object]] = []
+
+        def source_id(src: _Source) -> int:
+            sid = sources.get(id(src))
+            if sid is None:
+                fid = feeds.get(id(src.feed))
+                if fid is None:
+                    fid = feeds[id(src.feed)] = len(feed_rows)
+                    f = src.feed
+                    feed_rows.append([f.name, f.threat_level.value, list(f.tags), f.url])
+                sid = sources[id(src)] = len(source_rows)
+                source_rows.append([fid, src.level.value, src.description, src.feeds])
+            return sid
+
+        exact = {
+            kind.value: [list(table), [source_id(src) for src in table.values()]]
+            for kind, table in self._exact.items()
+            if table
+        }
+        ranges = {
+            str(version): [
+                [_int_out(r[0], version) for r in rs],
+                [_int_out(r[1], version) for r in rs],
+                [source_id(r[2]) for r in rs],
+                [r[3] for r in rs],
+            ]
+            for version, rs in self._ranges.items()
+            if rs
+        }
+        blob: bytes = msgpack.packb(
+            {
+                "v": _SNAPSHOT_VERSION,
+                "feeds": feed_rows,
+                "sources": source_rows,
+                "exact": exact,
+                "ranges": ranges,
+                "benign_md5": sorted(self._benign_md5),
+                "per_feed": dict(self.per_feed),
+                "dropped_old": dict(self.dropped_old),
+            },
+            use_bin_type=True,
+        )
+        return blob
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> IntelIndex:
+        """A frozen index from `snapshot` bytes; `ValueError` if they are not one."""
+        try:
+            doc = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            if not isinstance(doc, dict) or doc.get("v") != _SNAPSHOT_VERSION:
+                raise ValueError("not an index snapshot of this version")
+            feeds = [
+                FeedInfo(str(name), ThreatLevel(level), tuple(map(str, tags)), str(url))
+                for name, level, tags, url in doc["feeds"]
+            ]
+            sources = [
+                _Source(feeds[fid], ThreatLevel(level), str(desc), int(n))
+                for fid, level, desc, n in doc["sources"]
+            ]
+            index = cls()
+            for kind_name, (values, sids) in doc["exact"].items():
+                kind = IocKind(kind_name)
+                if kind not in index._exact or len(values) != len(sids):
+                    raise ValueError(f"bad column {kind_name!r}")
+                index._exact[kind] = dict(zip(values, map(sources.__getitem__, sids), strict=True))
+            for version_name, (starts, ends, sids, texts) in doc["ranges"].items():
+                version = int(version_name)
+                if version not in (4, 6):
+                    raise ValueError(f"bad IP version {version_name!r}")
+                index._ranges[version] = [
+                    (_int_in(a, version), _int_in(b, version), sources[sid], str(text))
+                    for a, b, sid, text in zip(starts, ends, sids, texts, strict=True)
+                ]
+            index._benign_md5 = set(map(str, doc["benign_md5"]))
+            index.per_feed = Counter({str(k): int(v) for k, v in doc["per_feed"].items()})
+            index.dropped_old = Counter({str(k): int(v) for k, v in doc["dropped_old"].items()})
+        except ValueError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, msgpack.UnpackException) as exc:
+            raise ValueError(f"corrupt index snapshot: {type(exc).__name__}: {exc}") from exc
+        return index.freeze()
 
     def has(self, kind: IocKind) -> bool:
         if kind is IocKind.CIDR:

@@ -587,6 +587,26 @@ def test_implausible_downloads_are_rejected_and_the_copy_kept(
     assert server.last("/feed.txt").headers["If-None-Match"] == good.etag
 
 
+def test_a_stable_shrink_is_accepted_on_the_third_identical_download(
+    server: FeedServer, make_updater: Callable[..., FeedUpdater], cache: Path
+) -> None:
+    good = feed(ip_list(200))
+    purged = Reply(body=ip_list(5, third=35))  # no validators: each update downloads it
+    other = Reply(body=ip_list(6, third=36))
+    feeds = [Feed("feed", server.route("/feed.txt", good))]
+    updater = make_updater()
+    run(updater, feeds)
+    outcomes = []
+    for step, reply in enumerate([purged, purged, other, purged, purged, purged], start=1):
+        server.route("/feed.txt", reply)
+        (result,) = run(updater, feeds, NOW + step * 25 * HOUR)
+        outcomes.append((result.status, result.indicators))
+    # a different shrunken body in between starts the count again
+    assert outcomes == [("rejected", 200)] * 5 + [("updated", 5)]
+    assert stored(updater, "feed")[0] == purged.body
+    assert not list(cache.glob("*.shrink"))  # forgotten once accepted
+
+
 def test_rejection_without_a_previous_copy(
     server: FeedServer, make_updater: Callable[..., FeedUpdater]
 ) -> None:

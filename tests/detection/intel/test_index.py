@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -118,3 +119,82 @@ def test_range_lookup_agrees_with_a_linear_scan(
         assert (found is not None) == covered
         if found is not None:
             assert ip in ipaddress.ip_network(found.indicator)
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+
+def _everything() -> IntelIndex:
+    index = IntelIndex()
+    index.add_feed(
+        LOW,
+        [
+            Ioc(IocKind.CIDR, "203.0.113.0/24"),
+            Ioc(IocKind.CIDR, "2001:db8::/32"),
+            Ioc(IocKind.IP, "198.51.100.1"),
+            Ioc(IocKind.DOMAIN, "evil.example", "phishing kit"),
+            Ioc(IocKind.ASN, "AS64500"),
+        ],
+    )
+    index.add_feed(
+        HIGH,
+        [
+            Ioc(IocKind.IP, "198.51.100.1", "C&C", threat_level=ThreatLevel.CRITICAL),
+            Ioc(IocKind.JA3, "6734f37431670b3ab4292b8f60f29984"),
+            Ioc(IocKind.URL, "http://evil.example/x"),
+            Ioc(IocKind.SHA256, "a" * 64),
+            Ioc(IocKind.IP, "old.ip", first_seen=0.0),  # dropped by age below
+        ],
+        now=10 * 86400.0,
+        max_age=86400.0,
+    )
+    index.add_benign_md5(["0" * 32])
+    return index.freeze()
+
+
+def _answers(index: IntelIndex) -> list[object]:
+    probes = [
+        "198.51.100.1", "203.0.113.7", "2001:db8::1", "a.evil.example", "evil.example",
+        "http://evil.example/x", "6734f37431670b3ab4292b8f60f29984", "a" * 64, "AS64500",
+        "192.0.2.1", "0" * 32, "203.0.113.0/24",
+    ]  # fmt: skip
+    return [
+        [(m.kind, m.indicator, m.feed, m.threat_level, m.description, m.feeds, m.parent)
+         for m in index.lookup(p)]
+        for p in probes
+    ]  # fmt: skip
+
+
+def test_snapshot_round_trip_answers_every_lookup_the_same() -> None:
+    index = _everything()
+    again = IntelIndex.from_snapshot(index.snapshot())
+    assert _answers(again) == _answers(index)
+    assert again.counts() == index.counts() and len(again) == len(index)
+    assert again.per_feed == index.per_feed and again.dropped_old == index.dropped_old
+    assert again.is_benign_md5("0" * 32)
+    assert again.snapshot() == index.snapshot()  # stable bytes
+
+
+def test_snapshot_of_an_unfrozen_index_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="frozen"):
+        IntelIndex().snapshot()
+
+
+@given(st.binary(max_size=300))
+def test_garbage_snapshots_raise_value_error(data: bytes) -> None:
+    try:
+        IntelIndex.from_snapshot(data)
+    except ValueError:
+        return
+    raise AssertionError("garbage accepted as a snapshot")
+
+
+@given(st.integers(0, 5000), st.binary(min_size=1, max_size=8))
+def test_damaged_snapshots_raise_value_error_or_load(cut: int, junk: bytes) -> None:
+    blob = _everything().snapshot()
+    damaged = blob[: cut % len(blob)] + junk + blob[cut % len(blob) + len(junk) :]
+    try:
+        loaded = IntelIndex.from_snapshot(damaged)
+    except ValueError:
+        return
+    assert isinstance(len(loaded), int)  # well-formed enough to be used
