@@ -3,7 +3,7 @@
 Error handling
 --------------
 * An input that cannot be used at all (missing, unreadable, unknown format,
-  empty or binary stdin, nfdump or zeek tool absent) raises `InputError` with a
+  empty or binary stdin, nfdump tool absent) raises `InputError` with a
   one-line reason from the constructor — before the caller creates anything —
   so the CLI prints it and exits non-zero without leaving an output directory.
 * A bad line inside a usable input is skipped, counted and logged through the
@@ -19,8 +19,11 @@ Resource handling
 * stdin is sniffed from its first non-blank line, read (bounded) in the
   constructor and chained back in front of the stream for parsing.
 * nfdump runs as a child process; if the consumer stops early (the generator
-  is closed) the child is terminated and reaped. A pcap is read by Zeek into a
-  temporary directory that is removed when reading ends.
+  is closed) the child is terminated and reaped. A pcap/pcapng (also gzipped)
+  is read by Zeek into a temporary directory that is removed when reading
+  ends when `zeek` is on PATH, else by Starling's built-in packet engine
+  (`agent.inputs.pcap`), chunk by chunk, its damage and unused packets
+  counted in the `SkipLog`.
 * `bytes_done` reports the position in the input (the underlying raw file's
   ``tell()``, compressed bytes for gzip) for the progress bar.
 
@@ -49,6 +52,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from agent.inputs.pcap import CaptureFile
 from agent.inputs.skips import SkipLog
 from agent.inputs.sniff import Format, sniff_bytes, sniff_path
 from detection.model import Record
@@ -65,10 +69,6 @@ _MAX_BLANK_HEAD_LINES = 1000  # blank lines read from stdin while looking for th
 _NFDUMP_MISSING = (
     "nfdump files are read with the nfdump tool, which is not installed "
     "(Debian/Ubuntu: apt-get install nfdump)"
-)
-_ZEEK_MISSING = (
-    "pcap input needs Zeek on PATH (https://zeek.org packages); "
-    "Starling's built-in packet engine is not part of this release yet"
 )
 
 
@@ -229,8 +229,6 @@ class RecordSource:
             raise InputError(f"{path}: unknown format ({why})")
         if fmt is Format.NFDUMP and shutil.which("nfdump") is None:
             raise InputError(f"{path}: {_NFDUMP_MISSING}")
-        if fmt is Format.PCAP and shutil.which("zeek") is None:
-            raise InputError(f"{path}: {_ZEEK_MISSING}")
         return fmt
 
     def _check_requested(self, where: Path | str, fmt: Format, why: str) -> None:
@@ -404,13 +402,18 @@ class RecordSource:
                 self._bytes_finished += size
 
     def _read_pcap(self, path: Path) -> Iterator[Record]:
-        size = _size(path)
         zeek = shutil.which("zeek")
         if zeek is None:
-            raise InputError(f"{path}: {_ZEEK_MISSING}")
+            yield from self._read_pcap_builtin(path)
+            return
+        size = _size(path)
         with tempfile.TemporaryDirectory(prefix="starling-zeek-", dir=self.workdir) as tmp:
+            capture = path.resolve()
+            if _is_gzip(path):  # zeek reads plain captures only
+                capture = Path(tmp) / "capture.pcap"
+                _gunzip(path, capture)
             proc = subprocess.run(
-                [zeek, "-C", "-r", str(path.resolve()), "LogAscii::use_json=F"],
+                [zeek, "-C", "-r", str(capture), "LogAscii::use_json=F"],
                 cwd=tmp,
                 capture_output=True,
                 text=True,
@@ -418,6 +421,8 @@ class RecordSource:
             )
             if proc.returncode != 0:
                 raise InputError(f"{path}: zeek failed: {proc.stderr.strip()[:200]}")
+            if capture.parent == Path(tmp):
+                capture.unlink()  # not to be read back as a log file
             inner = RecordSource(tmp, self.skips, max_line_bytes=self.max_line_bytes)
             try:
                 yield from inner
@@ -425,3 +430,36 @@ class RecordSource:
                 self.files.update(inner.files)
                 self.lines += inner.lines
         self._bytes_finished += size
+
+    def _read_pcap_builtin(self, path: Path) -> Iterator[Record]:
+        """No Zeek: Starling's own packet engine (agent.inputs.pcap)."""
+        try:
+            size = path.stat().st_size
+            raw = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+        self._reading.append(raw)
+        capture = CaptureFile(self.skips, str(path), seed=path.name)
+        try:
+            yield from capture.records(raw)
+        finally:
+            self._reading.remove(raw)
+            self._bytes_finished += size
+            self.lines += capture.packets
+            raw.close()
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def _gunzip(src: Path, dst: Path) -> None:
+    try:
+        with gzip.open(src, "rb") as fin, dst.open("wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{src}: cannot decompress: {exc}") from None

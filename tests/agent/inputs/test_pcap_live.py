@@ -1,0 +1,125 @@
+"""Live capture without Zeek (AF_PACKET): a port scan across a veth pair between two
+network namespaces is seen by the capture on the other side; without the
+capability the error says what to do. Needs root, like the other netns tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from agent.inputs import live
+from agent.inputs.live import LiveCapture, LiveCaptureError, parse_program
+
+
+def test_without_cap_net_raw_the_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(live.socket, "socket", refuse)
+    with pytest.raises(LiveCaptureError, match="root or the CAP_NET_RAW capability"):
+        next(iter(LiveCapture("eth0").records(threading.Event())))
+
+
+def test_bpf_program_text() -> None:
+    # `tcpdump -ddd tcp` on Ethernet: 4 lines of code jt jf k after the count
+    prog = parse_program("6\n40 0 0 12\n21 0 3 2048\n48 0 0 23\n21 0 1 6\n6 0 0 262144\n6 0 0 0\n")
+    assert prog[1] == (21, 0, 3, 2048) and len(prog) == 6
+    for bad in ("", "2\n1 2 3 4\n", "1\n1 2 3\n", "1\n1 2 3 99999999999\n"):
+        with pytest.raises(LiveCaptureError):
+            parse_program(bad)
+
+
+_CAPTURE = textwrap.dedent(
+    """
+    import sys, threading, orjson
+    from agent.inputs.live import LiveCapture
+    stop = threading.Event()
+    cap = LiveCapture(sys.argv[1], poll_seconds=0.2)
+    cap.open()
+    print("ready", flush=True)
+    threading.Timer(float(sys.argv[2]), stop.set).start()
+    for rec in cap.records(stop):
+        if type(rec).__name__ == "Flow":
+            print(orjson.dumps(rec._asdict()).decode(), flush=True)
+    """
+)
+_SCAN = textwrap.dedent(
+    """
+    import socket, sys
+    for port in range(1000, 1040):
+        s = socket.socket()
+        s.settimeout(0.3)
+        try:
+            s.connect((sys.argv[1], port))
+        except OSError:
+            pass
+        s.close()
+    """
+)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def veth_pair() -> Iterator[tuple[str, str, str]]:
+    """(scanner netns, sensor netns, sensor interface) joined by a veth pair."""
+    if os.geteuid() != 0:
+        pytest.fail("the live capture test creates network namespaces: run it as root")
+    tag = os.urandom(3).hex()
+    scan, sensor = f"stl-a-{tag}", f"stl-b-{tag}"
+    va, vb = f"sla-{tag}", f"slb-{tag}"
+    try:
+        _ip("netns", "add", scan)
+        _ip("netns", "add", sensor)
+        _ip("link", "add", va, "netns", scan, "type", "veth", "peer", "name", vb, "netns", sensor)
+        for ns, dev, addr in ((scan, va, "10.78.0.2/24"), (sensor, vb, "10.78.0.1/24")):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield scan, sensor, vb
+    finally:
+        for ns in (scan, sensor):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def test_port_scan_across_veth_is_captured(veth_pair: tuple[str, str, str]) -> None:
+    scan, sensor, dev = veth_pair
+    cap = subprocess.Popen(
+        ["ip", "netns", "exec", sensor, sys.executable, "-c", _CAPTURE, dev, "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cap.stdout is not None
+        assert cap.stdout.readline().strip() == "ready"  # the capture socket is open
+        subprocess.run(
+            ["ip", "netns", "exec", scan, sys.executable, "-c", _SCAN, "10.78.0.1"],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        out, err = cap.communicate(timeout=60)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    assert cap.returncode == 0, err
+    flows = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    scanned = [
+        f
+        for f in flows
+        if f["saddr"] == "10.78.0.2" and f["daddr"] == "10.78.0.1" and f["proto"] == "tcp"
+    ]
+    # closed ports answer SYN with RST: 40 rejected connection attempts
+    assert {f["dport"] for f in scanned} == set(range(1000, 1040))
+    assert {(f["state"], f["history"]) for f in scanned} == {("REJ", "Sr")}
