@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import queue
 import resource
 import signal
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.config import Config
+from agent.exports.service import Exporters, make_exporters
 from agent.inputs.follow import DirectoryFollower
 from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
@@ -274,6 +276,7 @@ def analyze(
     # so an unreachable server fails the run without leaving an empty directory.
     store = open_store(config.store) if config.store else None
     lookups: OnlineLookups | None = None
+    exporters: Exporters | None = None
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         if overwrite:
@@ -321,6 +324,8 @@ def analyze(
         if store is None:
             store = open_store(str(outdir / "starling.db"))
         writer = OutputWriter(outdir)
+        # Exports (STIX/TAXII, Slack, syslog): their own threads, fed without blocking.
+        exporters = make_exporters(config.exports, _version())
     except BaseException:
         # Nothing ran yet: release what was opened, then report the original error.
         with contextlib.ExitStack() as release:
@@ -331,10 +336,15 @@ def analyze(
                 release.callback(store.close)
             if lookups is not None:
                 release.callback(lookups.close)
+            if exporters is not None:
+                release.callback(exporters.close, 0.0)
             with contextlib.suppress(Exception):
                 release.close()
         raise
-    sink = _Sink(writer, store, config.outputs.store_batch, keep_findings, on_finding)
+    sink = _Sink(
+        writer, store, config.outputs.store_batch, keep_findings,
+        _both(on_finding, exporters.on_finding if exporters is not None else None),
+    )  # fmt: skip
     started = time.perf_counter()
     cpu_started = time.process_time()
     records = 0
@@ -400,6 +410,12 @@ def analyze(
         cleanup.run("errors.log", skips.close)
         if lookups is not None:
             cleanup.run("online lookups", lookups.close)
+        export_stats = None
+        if exporters is not None:  # bounded: delivers what it can, never raises
+            ex = exporters
+            export_stats = cleanup.run(
+                "exports", lambda: ex.close(config.exports.close_timeout_seconds)
+            )
         flows = pipeline.flows
         summary: dict[str, Any] = {
             "input": spec,
@@ -435,12 +451,35 @@ def analyze(
             "window_seconds": config.profiles.window_seconds,
             "alert_threshold": config.alert_threshold,
             "online_lookups": lookups.summary() if lookups is not None else None,
+            "exports": export_stats,
         }
         cleanup.run("summary.json", lambda: writer.summary(summary))
         cleanup.run("output files", writer.close)
         if failed is None and cleanup.first is not None:
             raise cleanup.first
     return AnalysisResult(outdir, summary, sink.evidence, sink.alerts)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("starling-ids")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _both(
+    first: Callable[[Evidence | Alert], None] | None,
+    second: Callable[[Evidence | Alert], None] | None,
+) -> Callable[[Evidence | Alert], None] | None:
+    """One on_finding callback calling both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(finding: Evidence | Alert) -> None:
+        first(finding)
+        second(finding)
+
+    return both
 
 
 def _ingest(results: queue.Queue[Evidence], pipeline: Pipeline, sink: _Sink) -> None:

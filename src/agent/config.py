@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from agent.exports.config import ExportsConfig
 from detection.heuristics import REGISTRY
 
 __all__ = ["Config", "ConfigError", "load_config"]
@@ -305,6 +306,7 @@ class Config(_Section):
     trust: TrustConfig = TrustConfig()
     api: ApiConfig = ApiConfig()
     blocking: BlockingConfig = BlockingConfig()
+    exports: ExportsConfig = ExportsConfig()
     store: str | None = Field(
         None, description="sqlite path or redis://… URL; default: <outdir>/starling.db"
     )
