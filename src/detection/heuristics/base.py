@@ -30,7 +30,7 @@ the YAML config (so a misspelt threshold is a config error, not a silent default
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -164,8 +164,8 @@ class Detector(ABC):
         return None
 
 
-def is_multicast_or_broadcast(ip: str) -> bool:
-    """Cheap string test used on the hot path (no ipaddress parsing)."""
+def _multicast_or_broadcast(ip: str) -> bool:
+    """Cheap string test (no ipaddress parsing); memoised below."""
     if ":" in ip:
         return ip[:2].lower() == "ff"
     first, _, _ = ip.partition(".")
@@ -191,7 +191,7 @@ def is_special(ip: str) -> bool:
     if ":" in ip:
         low = ip.lower()
         return low[:2] == "ff" or low.startswith("fe80") or low in ("::", "::1")
-    return is_multicast_or_broadcast(ip) or ip.startswith(("169.254.", "127.", "0.", "255."))
+    return _multicast_or_broadcast(ip) or ip.startswith(("169.254.", "127.", "0.", "255."))
 
 
 PUBLIC, PRIVATE, SPECIAL = 0, 1, 2
@@ -223,6 +223,25 @@ class AddressKinds(dict[str, int]):
 
 # One cache for the pipeline and every detector: an address's kind never changes.
 ADDRESS_KINDS = AddressKinds()
+
+
+class _MulticastMemo(dict[str, bool]):
+    __slots__ = ("_cap",)
+
+    def __init__(self, cap: int = 100_000) -> None:
+        super().__init__()
+        self._cap = cap
+
+    def __missing__(self, ip: str) -> bool:
+        if len(self) >= self._cap:
+            self.clear()
+        found = self[ip] = _multicast_or_broadcast(ip)
+        return found
+
+
+# Several detectors ask this of every flow's destination: one dict read each.
+is_multicast_or_broadcast: Callable[[str], bool] = _MulticastMemo().__getitem__
+"""Multicast or broadcast address? (memoised string test, no ipaddress parsing)"""
 
 
 def report_due(count: int, first: int, steps: Sequence[int]) -> bool:

@@ -98,6 +98,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from statistics import median
+from typing import TypeVar
 
 from pydantic import Field, model_validator
 
@@ -597,10 +598,13 @@ class HttpsAnomaly(Detector):
         """Baselines outlive windows; only hosts and byte series idle for
         `idle_hours` buckets (of the newest record seen) are dropped."""
         horizon = self._newest - self.p.idle_hours
-        for saddr in [s for s, h in self._hosts.items() if h.bucket < horizon]:
-            del self._hosts[saddr]
-        for key in [k for k, s in self._series.items() if s.bucket < horizon]:
-            del self._series[key]
+        # Both dicts are in order of last active bucket (entries move last when
+        # their bucket advances), so the idle ones are at the front: stop at the
+        # first active one instead of scanning every entry at every window.
+        # (A late record can create an entry out of order; it is then dropped a
+        # little later, or by the caps.)
+        _drop_idle(self._hosts, horizon)
+        _drop_idle(self._series, horizon)
         return None
 
     def footprint(self) -> dict[str, int]:
@@ -628,3 +632,17 @@ def _levels(
     med, mad = stats
     scale = MAD_SCALE * max(mad, floor)
     return max(minimum, med + p.z_low * scale), max(minimum, med + p.z_medium * scale)
+
+
+_K = TypeVar("_K")
+
+
+def _drop_idle(table: dict[_K, _Host] | dict[_K, _Series], horizon: int) -> None:
+    """Drop the entries idle since before `horizon` from the front of `table`."""
+    idle: list[_K] = []
+    for key, entry in table.items():
+        if entry.bucket >= horizon:
+            break
+        idle.append(key)
+    for key in idle:
+        del table[key]
