@@ -42,6 +42,7 @@ from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.config import Config
 from agent.exports.service import Exporters, make_exporters
 from agent.inputs.follow import DirectoryFollower
+from agent.inputs.live import LiveCapture, LiveCaptureError, LivePoller
 from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
 from agent.intel.live import IntelHolder
@@ -256,8 +257,14 @@ def analyze(
     overwrite: bool = False,
     inject: queue.Queue[Evidence] | None = None,
     intel: IntelHolder | None = None,
+    interface: str | None = None,
+    bpf_program: list[tuple[int, int, int, int]] | None = None,
 ) -> AnalysisResult:
     """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
+
+    With `interface`, packets are captured live from that interface by the
+    built-in engine (optionally through a classic BPF program) until `stop`;
+    `spec` then only names the run.
 
     An `outdir` that already holds a run's outputs (alerts.json or starling.db)
     is refused with `InputError` unless `overwrite`, which removes them first.
@@ -266,8 +273,15 @@ def analyze(
     skips = SkipLog(None, limit=config.outputs.errors_log_limit)
     # Resolve the input before creating anything, so a bad path leaves no debris.
     source: RecordSource | None = None
-    follower: DirectoryFollower | None = None
-    if follow:
+    follower: DirectoryFollower | LivePoller | None = None
+    if interface is not None:
+        follow = True
+        follower = LivePoller(LiveCapture(interface, program=bpf_program))
+        try:
+            follower.start()
+        except LiveCaptureError as exc:
+            raise InputError(str(exc)) from None
+    elif follow:
         follower = DirectoryFollower(Path(spec), skips, max_line_bytes=config.inputs.max_line_bytes)
     else:
         source = RecordSource(spec, skips, fmt=fmt, max_line_bytes=config.inputs.max_line_bytes)
@@ -382,6 +396,10 @@ def analyze(
                 inject=results if lookups is not None else inject,
                 intel=intel,
             )
+        if isinstance(follower, LivePoller):  # the capture's last flows (open connections)
+            for rec in follower.finish():
+                sink(pipeline.feed(rec))
+                records += 1
         if lookups is not None:  # answers still on their way get a bounded wait
             lookups.drain(config.intel.online.finish_wait_seconds)
             _ingest(results, pipeline, sink)
@@ -419,7 +437,14 @@ def analyze(
         flows = pipeline.flows
         summary: dict[str, Any] = {
             "input": spec,
-            "formats": (source.files if source else {"follow": str(spec)}),
+            "formats": (
+                source.files
+                if source
+                else {"interface": interface}
+                if interface is not None
+                else {"follow": str(spec)}
+            ),
+            "capture_error": follower.error if isinstance(follower, LivePoller) else None,
             "lines": source.lines if source else (follower.lines if follower else 0),
             "records": records,
             "records_by_type": pipeline.records_by_type,
@@ -493,7 +518,7 @@ def _ingest(results: queue.Queue[Evidence], pipeline: Pipeline, sink: _Sink) -> 
 
 
 def _follow_loop(
-    follower: DirectoryFollower,
+    follower: DirectoryFollower | LivePoller,
     pipeline: Pipeline,
     sink: _Sink,
     skips: SkipLog,
@@ -549,6 +574,8 @@ def _follow_loop(
             sink.flush()  # live mode: findings visible to readers right away
             sink.writer.flush()
             continue
+        if isinstance(follower, LivePoller) and follower.finished:
+            break  # the capture ended (its error is in summary.json)
         if max_idle is not None and time.monotonic() - idle_since >= max_idle:
             break
         stop.wait(poll)

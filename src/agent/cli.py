@@ -70,7 +70,10 @@ def _internal_error(exc: BaseException) -> typer.Exit:
 
 @app.command()
 def analyze(
-    path: Annotated[str, typer.Argument(help="log file, Zeek log directory, or - for stdin")],
+    path: Annotated[
+        str | None,
+        typer.Argument(help="log file, pcap, Zeek log directory, or - for stdin"),
+    ] = None,
     outdir: Annotated[
         Path | None, typer.Option("-o", "--outdir", help="output directory", file_okay=False)
     ] = None,
@@ -97,11 +100,34 @@ def analyze(
     force: Annotated[
         bool, typer.Option("--force", help="overwrite a previous run's outputs in OUTDIR")
     ] = False,
+    interface: Annotated[
+        str | None,
+        typer.Option(
+            "-i",
+            "--interface",
+            help="capture live from this interface with the built-in engine until stopped "
+            "(root or CAP_NET_RAW)",
+        ),
+    ] = None,
+    bpf: Annotated[
+        str | None,
+        typer.Option("--bpf", help="with -i: a tcpdump filter expression (needs tcpdump)"),
+    ] = None,
+    bpf_file: Annotated[
+        Path | None,
+        typer.Option("--bpf-file", help="with -i: a filter compiled by `tcpdump -ddd`"),
+    ] = None,
 ) -> None:
     """Analyse flows and write alerts.json, alerts.log, eve.json, summary.json, errors.log."""
     from agent.analyze import InputError
     from agent.analyze import analyze as run
 
+    if (path is None) == (interface is None):
+        raise _fail("give a PATH to analyse, or -i INTERFACE to capture from (not both)")
+    if interface is None and (bpf or bpf_file):
+        raise _fail("--bpf and --bpf-file go with -i INTERFACE")
+    program = _bpf_program(interface, bpf, bpf_file) if interface is not None else None
+    spec = path if path is not None else f"iface-{interface}"
     if fmt not in ("auto", "zeek", "suricata", "argus", "nfdump", "pcap"):
         raise _fail(f"unknown --format {fmt!r} (auto|zeek|suricata|argus|nfdump|pcap)")
     try:
@@ -110,14 +136,16 @@ def analyze(
         raise _fail(str(exc)) from None
     try:
         result = run(
-            path,
+            spec,
             cfg,
             outdir=outdir,
             fmt=fmt,
             follow=follow,
             max_idle=max_idle,
-            progress=not json_out,
+            progress=not json_out and interface is None,
             overwrite=force,
+            interface=interface,
+            bpf_program=program,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
@@ -130,8 +158,27 @@ def analyze(
         _print_human(result.outdir, s)
     if result.exit_code != 0:
         reasons = ", ".join(f"{k}={v}" for k, v in s["skipped_by_reason"].items()) or "no lines"
-        typer.echo(f"starling: nothing could be parsed from {path} ({reasons})", err=True)
+        typer.echo(f"starling: nothing could be parsed from {spec} ({reasons})", err=True)
     raise typer.Exit(result.exit_code)
+
+
+def _bpf_program(
+    interface: str, bpf: str | None, bpf_file: Path | None
+) -> list[tuple[int, int, int, int]] | None:
+    from agent.inputs.live import LiveCaptureError, compile_filter, parse_program
+
+    if bpf and bpf_file:
+        raise _fail("give --bpf or --bpf-file, not both")
+    try:
+        if bpf:
+            return compile_filter(bpf, interface)
+        if bpf_file:
+            return parse_program(bpf_file.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise _fail(f"{bpf_file}: {exc.strerror or exc}") from None
+    except LiveCaptureError as exc:
+        raise _fail(str(exc)) from None
+    return None
 
 
 def _print_human(outdir: Path, s: dict[str, object]) -> None:

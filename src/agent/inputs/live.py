@@ -21,7 +21,9 @@ Resource handling: the socket is closed when `records` ends (normally, on
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import queue
 import shutil
 import socket
 import struct
@@ -34,7 +36,7 @@ from detection.model import Record
 from detection.packets import PacketEngine
 from detection.packets.engine import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
-__all__ = ["LiveCapture", "LiveCaptureError", "compile_filter", "parse_program"]
+__all__ = ["LiveCapture", "LiveCaptureError", "LivePoller", "compile_filter", "parse_program"]
 
 _ETH_P_ALL = 0x0003
 _SO_ATTACH_FILTER = 26
@@ -167,3 +169,89 @@ class LiveCapture:
         finally:
             self._sock = None
             sock.close()
+
+
+class LivePoller:
+    """A `LiveCapture` read in a thread, polled like `DirectoryFollower`: the
+    analysis loop takes what has arrived (`poll`), so it can also drain peer
+    evidence, flush outputs and switch intel indexes while the line is quiet.
+
+    Backpressure, not loss in user space: the queue is bounded; when analysis
+    falls behind, the capture thread waits and the kernel's socket buffer
+    absorbs (then drops) packets. A capture that fails mid-way ends the input
+    (`error` says why)."""
+
+    def __init__(self, capture: LiveCapture, *, max_queued: int = 100_000) -> None:
+        self.capture = capture
+        self.directory = f"interface {capture.interface}"  # where, in skip messages
+        self.lines = 0  # records received
+        self.error: str | None = None
+        self._queue: queue.Queue[Record | None] = queue.Queue(max_queued)
+        self._stop = threading.Event()  # end the capture (open connections are flushed)
+        self._abandon = threading.Event()  # and drop what was not taken yet
+        self._done = False
+        self._thread = threading.Thread(target=self._pump, name="live-capture", daemon=True)
+
+    def start(self) -> None:
+        self.capture.open()  # LiveCaptureError now, before anything is created
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            for rec in self.capture.records(self._stop):
+                if not self._put(rec):
+                    return
+        except (OSError, LiveCaptureError) as exc:
+            self.error = f"capture on {self.capture.interface} stopped: {exc}"
+        finally:
+            self._put(None)
+
+    def _put(self, item: Record | None) -> bool:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                if self._abandon.is_set():
+                    return False
+
+    def poll(self, limit: int = 20_000) -> list[Record]:
+        batch: list[Record] = []
+        while len(batch) < limit:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._done = True
+                break
+            batch.append(item)
+        self.lines += len(batch)
+        return batch
+
+    @property
+    def finished(self) -> bool:
+        """The capture ended (error, or stopped) and everything was polled."""
+        return self._done
+
+    def finish(self, timeout: float = 10.0) -> list[Record]:
+        """Stop capturing and return what is still on its way: the records
+        already queued and the open connections the engine flushes."""
+        self._stop.set()
+        out: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while not self._done and time.monotonic() < deadline:
+            batch = self.poll()
+            out += batch
+            if not batch:
+                time.sleep(0.02)
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._abandon.set()
+        # unblock a pump waiting on a full queue
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join(timeout=5)

@@ -5,11 +5,14 @@ capability the error says what to do. Needs root, like the other netns tests."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -123,3 +126,101 @@ def test_port_scan_across_veth_is_captured(veth_pair: tuple[str, str, str]) -> N
     # closed ports answer SYN with RST: 40 rejected connection attempts
     assert {f["dport"] for f in scanned} == set(range(1000, 1040))
     assert {(f["state"], f["history"]) for f in scanned} == {("REJ", "Sr")}
+
+
+# `tcpdump -ddd ip and tcp` on Ethernet (IPv4, protocol 6): ARP and UDP are filtered out
+_TCP_ONLY = "6\n40 0 0 12\n21 0 3 2048\n48 0 0 23\n21 0 1 6\n6 0 0 262144\n6 0 0 0\n"
+
+
+def test_starling_analyze_on_an_interface_detects_the_scan(
+    veth_pair: tuple[str, str, str], tmp_path: Path
+) -> None:
+    scan, sensor, dev = veth_pair
+    out = tmp_path / "out"
+    bpf = tmp_path / "tcp.bpf"
+    bpf.write_text(_TCP_ONLY)
+    agent = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            sensor,
+            sys.executable,
+            "-m",
+            "agent",
+            "analyze",
+            "-i",
+            dev,
+            "--bpf-file",
+            str(bpf),
+            "-o",
+            str(out),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "alerts.json").exists():  # outputs exist once capture runs
+            assert agent.poll() is None, agent.communicate()[1]
+            assert time.monotonic() < deadline, "analyze -i did not start"
+            time.sleep(0.1)
+        subprocess.run(
+            ["ip", "netns", "exec", scan, sys.executable, "-c", _SCAN, "10.78.0.1"],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        subprocess.run(  # UDP the filter must keep out
+            [
+                "ip",
+                "netns",
+                "exec",
+                scan,
+                sys.executable,
+                "-c",
+                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
+                "[s.sendto(b'x', ('10.78.0.1', p)) for p in range(2000, 2010)]",
+            ],
+            check=True,
+            timeout=30,
+        )
+        time.sleep(1.0)
+        agent.send_signal(signal.SIGINT)  # stop: open connections are flushed and analysed
+        stdout, stderr = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, stderr
+    summary = orjson.loads(stdout)
+    assert summary["formats"] == {"interface": dev} and summary["capture_error"] is None
+    evidence = [orjson.loads(x) for x in (out / "alerts.json").read_bytes().splitlines()]
+    vertical = [e for e in evidence if e.get("type") == "vertical_port_scan"]
+    assert vertical and vertical[0]["attacker"] == "10.78.0.2"
+    assert vertical[0]["victim"] == "10.78.0.1"
+    assert summary["records_by_type"].get("conn", 0) >= 40
+    flows = orjson.loads((out / "summary.json").read_bytes())["records_by_type"]
+    assert "ArpRecord" not in flows  # the BPF program kept only IPv4 TCP
+
+
+def test_analyze_interface_errors_are_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "analyze", "-i", "no-such-if0", "-o", str(tmp_path / "o")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "no-such-if0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+    both = subprocess.run(
+        [sys.executable, "-m", "agent", "analyze", "x.log", "-i", "eth0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert both.returncode == 2 and "not both" in both.stderr
