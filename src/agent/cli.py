@@ -19,6 +19,7 @@ import orjson
 import typer
 
 from agent.config import Config, ConfigError, dump_config, load_config
+from agent.ml.cli import ml_app
 
 if TYPE_CHECKING:
     from agent.blocking.service import BlockingService
@@ -39,6 +40,7 @@ block_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(block_app, name="block")
+app.add_typer(ml_app, name="ml")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("-c", "--config", help="YAML config file", dir_okay=False)

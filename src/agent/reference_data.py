@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agent.allowlist_files import _available_orgs, _load_org, bundled_data_dir
 from agent.config import Config
+from agent.ml.io import bundled_models
 from detection.allowlist import CidrIndex, OrgInfo
 from detection.heuristics.base import DetectionContext, OrgPort
 
@@ -101,7 +102,12 @@ def load_reference_data(
             line = raw.strip()
             if line and not line.startswith("#"):
                 tor.add(line)
+    # Trained models (agent.ml.io): verified on load; a missing or refused
+    # model is a warning and its detector stays quiet.
+    models, w = bundled_models()
+    warnings += w
     context = DetectionContext(
+        models=models,
         services=services,
         org_ports=tuple(org_ports),
         organizations=organizations,

@@ -1,0 +1,252 @@
+"""Trained models as plain numpy arrays, and their scoring — nothing here unpickles.
+
+Two scorer families, both defined entirely by numeric arrays (what a model
+file's ``arrays.npz`` holds, see `agent.ml.io`):
+
+* `LinearScorer`: standardise (``mean``, ``scale``), dot ``coef``, add ``intercept``;
+* `TreeScorer`: gradient-boosted regression trees (scikit-learn's
+  ``GradientBoostingClassifier`` with a zero initial estimate), all trees in one
+  set of node arrays — ``feature`` (-1 marks a leaf), ``threshold``, ``left``,
+  ``right`` (global node indices), ``value`` (leaf value times the learning
+  rate) and ``roots``. Evaluation walks every sample down every tree at once,
+  `depth` steps of vectorised indexing. Like scikit-learn, features are compared
+  as float32 (``x <= threshold`` goes left), so scores match the estimator's.
+
+Both give a log-odds decision; `predict_proba` is its logistic. A constructor
+checks every shape and index (a malformed model raises ValueError, never an
+IndexError halfway through a batch).
+
+`FlowModel` and `LettersModel` bind a scorer to its features and its alert
+threshold; they are what the agent puts in `DetectionContext.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from detection.ml._features import FLOW_FEATURES, LettersFeaturizer, flow_features
+from detection.model import Flow
+
+__all__ = ["FlowModel", "LettersModel", "LinearScorer", "Scorer", "TreeScorer", "sigmoid"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def sigmoid(z: FloatArray) -> FloatArray:
+    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for any |z|
+    return out
+
+
+def _finite(name: str, a: FloatArray) -> None:
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+
+
+class LinearScorer:
+    kind = "linear"
+
+    def __init__(self, mean: FloatArray, scale: FloatArray, coef: FloatArray, intercept: float):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = float(intercept)
+        n = self.coef.shape[0] if self.coef.ndim == 1 else -1
+        if n < 1 or self.mean.shape != (n,) or self.scale.shape != (n,):
+            raise ValueError("linear model: coef, mean and scale must be vectors of one length")
+        for name, a in (("coef", self.coef), ("mean", self.mean), ("scale", self.scale)):
+            _finite(f"linear model: {name}", a)
+        if not np.all(self.scale > 0) or not np.isfinite(self.intercept):
+            raise ValueError("linear model: scale must be positive, intercept finite")
+
+    @property
+    def n_features(self) -> int:
+        return int(self.coef.shape[0])
+
+    def decision(self, x: FloatArray) -> FloatArray:
+        out: FloatArray = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return out
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        return {
+            "mean": self.mean,
+            "scale": self.scale,
+            "coef": self.coef,
+            "intercept": np.array([self.intercept]),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: Mapping[str, npt.NDArray[np.generic]]) -> LinearScorer:
+        intercept = np.asarray(a["intercept"], dtype=np.float64)
+        if intercept.shape != (1,):
+            raise ValueError("linear model: intercept must hold one value")
+        return cls(
+            np.asarray(a["mean"], np.float64),
+            np.asarray(a["scale"], np.float64),
+            np.asarray(a["coef"], np.float64),
+            float(intercept[0]),
+        )
+
+
+class TreeScorer:
+    kind = "trees"
+
+    def __init__(  # noqa: PLR0917  # the node arrays, in the order they are stored
+        self,
+        feature: IntArray,
+        threshold: FloatArray,
+        left: IntArray,
+        right: IntArray,
+        value: FloatArray,
+        roots: IntArray,
+        n_features: int,
+    ):
+        self.feature = np.asarray(feature, dtype=np.int64)
+        self.threshold = np.asarray(threshold, dtype=np.float64)
+        self.left = np.asarray(left, dtype=np.int64)
+        self.right = np.asarray(right, dtype=np.int64)
+        self.value = np.asarray(value, dtype=np.float64)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self._n_features = int(n_features)
+        m = self.feature.shape[0] if self.feature.ndim == 1 else -1
+        if m < 1 or any(
+            a.shape != (m,) for a in (self.threshold, self.left, self.right, self.value)
+        ):
+            raise ValueError("tree model: node arrays must be vectors of one length")
+        if self.roots.ndim != 1 or self.roots.shape[0] < 1:
+            raise ValueError("tree model: no trees")
+        _finite("tree model: value", self.value)
+        inner = self.feature >= 0
+        if np.any(self.feature < -1) or np.any(self.feature >= self._n_features):
+            raise ValueError("tree model: feature index out of range")
+        for name, idx in (("left", self.left), ("right", self.right)):
+            # children point forward (no cycles), inside the arrays
+            bad = inner & ((idx <= np.arange(m)) | (idx >= m))
+            if np.any(bad):
+                raise ValueError(f"tree model: {name} child index out of range")
+        if np.any((self.roots < 0) | (self.roots >= m)):
+            raise ValueError("tree model: root index out of range")
+        if not np.all(np.isfinite(self.threshold[inner])):
+            raise ValueError("tree model: thresholds must be finite")
+        self.depth = self._max_depth()
+        # Leaves point to themselves, so a walk can run `depth` steps for every tree.
+        nodes = np.arange(m)
+        self._left = np.where(inner, self.left, nodes)
+        self._right = np.where(inner, self.right, nodes)
+        self._feature = np.where(inner, self.feature, 0)
+        self._threshold = np.where(inner, self.threshold, np.inf)
+
+    def _max_depth(self) -> int:
+        depth = 0
+        frontier = self.roots
+        while True:
+            inner = frontier[self.feature[frontier] >= 0]
+            if inner.size == 0:
+                return depth
+            depth += 1
+            if depth > 64:
+                raise ValueError("tree model: deeper than 64 levels")
+            frontier = np.concatenate((self.left[inner], self.right[inner]))
+
+    @property
+    def n_features(self) -> int:
+        return self._n_features
+
+    def decision(self, x: FloatArray) -> FloatArray:
+        x32 = np.asarray(x, dtype=np.float32).astype(np.float64)
+        n = x32.shape[0]
+        node = np.broadcast_to(self.roots, (n, self.roots.shape[0])).copy()
+        rows = np.arange(n)[:, None]
+        for _ in range(self.depth):
+            go_left = x32[rows, self._feature[node]] <= self._threshold[node]
+            node = np.where(go_left, self._left[node], self._right[node])
+        out: FloatArray = self.value[node].sum(axis=1)
+        return out
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        return {
+            "feature": self.feature,
+            "threshold": self.threshold,
+            "left": self.left,
+            "right": self.right,
+            "value": self.value,
+            "roots": self.roots,
+        }
+
+    @classmethod
+    def from_arrays(cls, a: Mapping[str, npt.NDArray[np.generic]], n_features: int) -> TreeScorer:
+        return cls(
+            np.asarray(a["feature"], np.int64),
+            np.asarray(a["threshold"], np.float64),
+            np.asarray(a["left"], np.int64),
+            np.asarray(a["right"], np.int64),
+            np.asarray(a["value"], np.float64),
+            np.asarray(a["roots"], np.int64),
+            n_features,
+        )
+
+
+Scorer = LinearScorer | TreeScorer
+
+
+def _check_features(scorer: Scorer, names: Sequence[str], expected: Sequence[str]) -> None:
+    if tuple(names) != tuple(expected):
+        raise ValueError("model features differ from the features this version computes")
+    if scorer.n_features != len(expected):
+        raise ValueError(f"model expects {scorer.n_features} features, not {len(expected)}")
+
+
+@dataclass(frozen=True)
+class FlowModel:
+    """Flow classifier: P(malicious) of each conn record."""
+
+    scorer: Scorer
+    threshold: float
+    meta: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_features(self.scorer, FLOW_FEATURES, FLOW_FEATURES)
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("flow model: threshold must lie in (0, 1)")
+
+    def score(self, flows: Sequence[Flow]) -> FloatArray:
+        """P(malicious) per flow; 0 for flows to special destinations (multicast,
+        broadcast, link-local: discovery chatter, never an attack channel to a
+        host; they are not trained on either)."""
+        n = len(flows)
+        if not n:
+            return np.zeros(0)
+        # Imported here: detection.heuristics discovers the detectors of this
+        # package, which import this module (a cycle at import time otherwise).
+        from detection.heuristics.base import ADDRESS_KINDS, SPECIAL  # noqa: PLC0415
+
+        p = sigmoid(self.scorer.decision(flow_features(flows)))
+        kinds = ADDRESS_KINDS
+        special = np.fromiter((kinds[f.daddr] == SPECIAL for f in flows), dtype=bool, count=n)
+        p[special] = 0.0
+        return p
+
+
+@dataclass(frozen=True)
+class LettersModel:
+    """C&C behaviour model: P(botnet) of an out-tuple's letters."""
+
+    scorer: Scorer
+    featurizer: LettersFeaturizer
+    threshold: float
+    meta: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = self.featurizer.feature_names
+        _check_features(self.scorer, names, names)
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("letters model: threshold must lie in (0, 1)")
+
+    def score(self, texts: Sequence[str]) -> FloatArray:
+        if not texts:
+            return np.zeros(0)
+        return sigmoid(self.scorer.decision(self.featurizer.transform(texts)))
