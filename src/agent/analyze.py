@@ -259,12 +259,17 @@ def analyze(
     intel: IntelHolder | None = None,
     interface: str | None = None,
     bpf_program: list[tuple[int, int, int, int]] | None = None,
+    capture: LiveCapture | None = None,
+    on_batch: Callable[[int, int, float | None], None] | None = None,
 ) -> AnalysisResult:
     """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
 
     With `interface`, packets are captured live from that interface by the
     built-in engine (optionally through a classic BPF program) until `stop`;
-    `spec` then only names the run.
+    `spec` then only names the run. `capture` is an already opened capture (the
+    daemon opens it first, so a missing capability fails at start).
+    `on_batch(records, flows, newest_ts)` is called after each live batch
+    (the API's flow and lag metrics).
 
     An `outdir` that already holds a run's outputs (alerts.json or starling.db)
     is refused with `InputError` unless `overwrite`, which removes them first.
@@ -274,9 +279,11 @@ def analyze(
     # Resolve the input before creating anything, so a bad path leaves no debris.
     source: RecordSource | None = None
     follower: DirectoryFollower | LivePoller | None = None
+    if capture is not None:
+        interface = capture.interface
     if interface is not None:
         follow = True
-        follower = LivePoller(LiveCapture(interface, program=bpf_program))
+        follower = LivePoller(capture or LiveCapture(interface, program=bpf_program))
         try:
             follower.start()
         except LiveCaptureError as exc:
@@ -395,6 +402,7 @@ def analyze(
                 stop=stop,
                 inject=results if lookups is not None else inject,
                 intel=intel,
+                on_batch=on_batch,
             )
         if isinstance(follower, LivePoller):  # the capture's last flows (open connections)
             for rec in follower.finish():
@@ -528,6 +536,7 @@ def _follow_loop(
     stop: threading.Event,
     inject: queue.Queue[Evidence] | None = None,
     intel: IntelHolder | None = None,
+    on_batch: Callable[[int, int, float | None], None] | None = None,
 ) -> int:
     """Feed what the follower reads until stopped or idle; returns records analysed.
 
@@ -558,6 +567,8 @@ def _follow_loop(
         if batch:
             idle_since = time.monotonic()
             horizon = time.time() + max_future
+            flows_before = pipeline.flows
+            newest: float | None = None
             for rec in batch:
                 if rec.ts > horizon:
                     skips.skip_repeated(
@@ -571,8 +582,12 @@ def _follow_loop(
                 if actions:
                     sink(actions)
                 records += 1
+                if newest is None or rec.ts > newest:
+                    newest = rec.ts
             sink.flush()  # live mode: findings visible to readers right away
             sink.writer.flush()
+            if on_batch is not None:
+                on_batch(len(batch), pipeline.flows - flows_before, newest)
             continue
         if isinstance(follower, LivePoller) and follower.finished:
             break  # the capture ended (its error is in summary.json)

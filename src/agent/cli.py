@@ -236,10 +236,28 @@ def agent(
     api: Annotated[str | None, typer.Option("--api", help="API address HOST:PORT")] = None,
     data_dir: DataDirOption = None,
     redis: Annotated[str | None, typer.Option("--redis", help="redis://… store")] = None,
+    interface: Annotated[
+        str | None,
+        typer.Option(
+            "-i",
+            "--interface",
+            help="capture live from this interface with the built-in engine "
+            "(root or CAP_NET_RAW) instead of following Zeek logs",
+        ),
+    ] = None,
+    bpf: Annotated[
+        str | None,
+        typer.Option("--bpf", help="with -i: a tcpdump filter expression (needs tcpdump)"),
+    ] = None,
+    bpf_file: Annotated[
+        Path | None,
+        typer.Option("--bpf-file", help="with -i: a filter compiled by `tcpdump -ddd`"),
+    ] = None,
 ) -> None:
-    """Run the daemon: follow Zeek logs, share signed IoCs with peers, serve the local API."""
+    """Run the daemon: watch Zeek logs or an interface, share signed IoCs, serve the API."""
     from agent.daemon import run_agent
     from agent.identity import SecretError
+    from agent.inputs.live import LiveCapture, LiveCaptureError
 
     overrides: dict[str, object] = {}
     if listen:
@@ -260,8 +278,19 @@ def agent(
         raise _fail(str(exc)) from None
     if zeek_dir is not None and not zeek_dir.is_dir():
         raise _fail(f"--zeek-dir {zeek_dir}: not a directory")
+    if zeek_dir is not None and interface is not None:
+        raise _fail("give --zeek-dir or -i INTERFACE, not both")
+    if interface is None and (bpf or bpf_file):
+        raise _fail("--bpf and --bpf-file go with -i INTERFACE")
+    capture = None
+    if interface is not None:  # opened now: a missing capability fails before start-up
+        capture = LiveCapture(interface, program=_bpf_program(interface, bpf, bpf_file))
+        try:
+            capture.open()
+        except LiveCaptureError as exc:
+            raise _fail(str(exc)) from None
     try:
-        code = run_agent(cfg, data_dir or _default_data_dir(), zeek_dir)
+        code = run_agent(cfg, data_dir or _default_data_dir(), zeek_dir, capture)
     except (SecretError, OSError) as exc:
         raise _fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - one line for the operator
@@ -655,3 +684,10 @@ def intel_lookup(
     _emit(output, {"value": value, "matches": rows}, human)
     if not matches:
         raise typer.Exit(1)
+
+
+# The commands that read a running agent's API: alerts, evidence, ip, peers,
+# decisions, token (agent/api_cli.py).
+from agent.api_cli import register as _register_api_commands  # noqa: E402
+
+_register_api_commands(app)

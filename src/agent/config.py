@@ -291,6 +291,8 @@ class BlockingConfig(_Section):
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7710, ge=0, le=65535)
+    rate_per_second: float = Field(100.0, gt=0, description="requests per second per token")
+    burst: int = Field(400, ge=1, description="requests allowed at once above the rate")
 
 
 class Config(_Section):

@@ -8,7 +8,10 @@ Three owners, each with one job, started in this order and stopped in reverse:
 2. the detection loop (a thread running `analyze(..., follow=True)` on the
    Zeek log directory, sharing findings through `PeerService.share`);
 3. the aiohttp API on the main thread's asyncio loop, which also waits for
-   SIGINT/SIGTERM.
+   SIGINT/SIGTERM. The detection loop tells it what happens through a
+   `LiveFeed` (`agent.api.feed`): every finding and blocking decision updates
+   the /metrics counters and is published on the event stream
+   (`/api/v1/stream`); its streams end when the API shuts down.
 
 Each owner has its own Store connection to the same database (SQLite in WAL
 mode allows concurrent readers with one writer at a time; Redis is shared by
@@ -48,10 +51,12 @@ from aiohttp import web
 
 from agent.analyze import analyze
 from agent.api.app import ApiContext, build_app
+from agent.api.feed import LiveFeed
 from agent.blocking.service import BlockingService
 from agent.blocking.wiring import load_config_allowlist, make_guard, make_service, multiaddr_ip
 from agent.config import Config
 from agent.identity import load_api_token, load_identity
+from agent.inputs.live import LiveCapture
 from agent.intel.live import IntelHolder, refresh_forever
 from agent.intel.loader import IntelLoader
 from agent.peering import LocalOpinion, PeerService
@@ -116,7 +121,15 @@ def _enqueue(inject: queue.Queue[Evidence], peering: PeerService) -> Any:
     return put
 
 
-def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
+def run_agent(
+    config: Config,
+    data_dir: Path,
+    zeek_dir: Path | None,
+    capture: LiveCapture | None = None,
+) -> int:
+    """The daemon. Detection follows `zeek_dir`, or reads `capture` (an opened
+    live capture: `starling agent -i`); with neither, the agent only relays,
+    answers the API and applies peer decisions."""
     _setup_logging()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = load_identity(data_dir)
@@ -134,6 +147,8 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
     detector: threading.Thread | None = None
     # Peer consensus evidence enters the detection loop here (bounded; drops counted).
     inject: queue.Queue[Evidence] = queue.Queue(maxsize=10_000)
+    # Findings and decisions as they happen: /metrics counters and the event stream.
+    feed = LiveFeed()
     # Threat intelligence: the last good copies now; fresh ones as the refresher gets them.
     if config.intel.cache_dir is None:  # each agent keeps its feeds with its other state
         intel_cfg = config.intel.model_copy(update={"cache_dir": data_dir / "intel"})
@@ -158,11 +173,11 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
                 is_protected=_protected(allowlist),
                 window_seconds=config.profiles.window_seconds,
             )
-            if zeek_dir is not None:
+            if zeek_dir is not None or capture is not None:
                 peering.on_evidence = _enqueue(inject, peering)
             peering.start()
         blocking = _start_blocking(config, block_store, allowlist, peering)
-        if zeek_dir is not None:
+        if zeek_dir is not None or capture is not None:
             detector = threading.Thread(
                 target=_detect,
                 args=(
@@ -170,15 +185,28 @@ def run_agent(config: Config, data_dir: Path, zeek_dir: Path | None) -> int:
                     config,
                     data_dir,
                     stop,
-                    _on_finding(peering, blocking),
+                    _on_finding(peering, blocking, feed),
                     inject,
                     holder,
+                    capture,
+                    feed,
                 ),
                 name="detection",
                 daemon=True,
             )
             detector.start()
-        ctx = ApiContext(token=token, store=api_store, version=version, peering=peering)
+        ctx = ApiContext(
+            token=token,
+            store=api_store,
+            version=version,
+            peering=peering,
+            blocking=blocking,
+            intel=holder,
+            feed=feed,
+            data_dir=data_dir,
+            rate_per_second=config.api.rate_per_second,
+            burst=config.api.burst,
+        )
         mode = "dry-run" if blocking.dry_run else blocking.blocker.name
         extra = {"blocking": {"mode": mode, "restored": blocking.counts["restored"]}}
         background = (
@@ -216,29 +244,42 @@ def _start_blocking(
 
 
 def _on_finding(
-    peering: PeerService | None, blocking: BlockingService
+    peering: PeerService | None, blocking: BlockingService, feed: LiveFeed
 ) -> Callable[[Evidence | Alert], None]:
     def on_finding(finding: Evidence | Alert) -> None:
+        feed.finding(finding)
         if peering is not None:
             peering.share(finding)
-        blocking.on_finding(finding)
+        decision = blocking.on_finding(finding)
+        if decision is not None:
+            feed.decision(decision)
 
     return on_finding
 
 
 def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
-    zeek_dir: Path,
+    zeek_dir: Path | None,
     config: Config,
     data_dir: Path,
     stop: threading.Event,
     on_finding: Callable[[Evidence | Alert], None],
     inject: queue.Queue[Evidence],
     intel: IntelHolder | None = None,
+    capture: LiveCapture | None = None,
+    feed: LiveFeed | None = None,
 ) -> None:
     outdir = data_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
+    spec = (
+        str(zeek_dir) if zeek_dir is not None else f"iface-{capture.interface if capture else ''}"
+    )
+
+    def on_batch(records: int, flows: int, newest: float | None) -> None:
+        if feed is not None:
+            feed.batch(records, flows, newest, time.time())
+
     try:
         analyze(
-            str(zeek_dir),
+            spec,
             config,
             outdir=outdir,
             follow=True,
@@ -246,6 +287,8 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
             on_finding=on_finding,
             inject=inject,
             intel=intel,
+            capture=capture,
+            on_batch=on_batch,
         )
     except Exception:
         log.exception("detection loop stopped")

@@ -145,8 +145,12 @@ class Store(ABC):
         source: str | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Evidence]:
-        """Evidence ordered by (ts, id); `ip` matches attacker or victim; `source` is a prefix."""
+        """Evidence ordered by (ts, id); `ip` matches attacker or victim; `source` is a prefix.
+
+        `newest_first` reverses the order (ts, id descending); offset counts from the newest.
+        """
 
     @abstractmethod
     def alerts(
@@ -156,8 +160,9 @@ class Store(ABC):
         since: float | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Alert]:
-        """Alerts ordered by (ts, id); `ip` matches the profile."""
+        """Alerts ordered by (ts, id) (descending with `newest_first`); `ip` matches the profile."""
 
     @abstractmethod
     def profiles(

@@ -59,7 +59,9 @@ are applied after fetching, scanning the index in chunks until a page is
 full. Without such filters limit/offset go straight to ZRANGEBYSCORE. A page
 is not a snapshot: writes landing between chunks may shift it. Reports work
 the same way: the value index, else the sender one, else ``reports:ts``, with
-the sender checked after fetching when both were given.
+the sender checked after fetching when both were given. `newest_first` walks
+the same index with ZREVRANGEBYSCORE, which orders equal scores by descending
+member: the exact reverse of (ts, id).
 
 Error handling: every redis.RedisError (refused connection, timeout, wrong
 password, a key of the wrong type) becomes a `StoreError` carrying the URL
@@ -229,20 +231,26 @@ class RedisStore(Store):
         *,
         limit: int,
         offset: int,
+        reverse: bool = False,
     ) -> list[_T]:
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be >= 0, got {limit}, {offset}")
         hash_key = self._k(table)
         lo: float | str = "-inf" if since is None else since
+
+        def ids_from(start: int, num: int) -> Any:
+            if reverse:  # equal scores come in descending member order: (ts, id) reversed
+                return self._r.zrevrangebyscore(index, "+inf", lo, start=start, num=num)
+            return self._r.zrangebyscore(index, lo, "+inf", start=start, num=num)
+
         if limit == 0:
             return []
         if keep is None:
-            ids = self._r.zrangebyscore(index, lo, "+inf", start=offset, num=limit)
-            return self._load(decode, hash_key, ids)
+            return self._load(decode, hash_key, ids_from(offset, limit))
         out: list[_T] = []
         pos = 0
         while len(out) < limit:
-            ids = self._r.zrangebyscore(index, lo, "+inf", start=pos, num=_SCAN_CHUNK)
+            ids = ids_from(pos, _SCAN_CHUNK)
             pos += len(ids)
             for obj in self._load(decode, hash_key, ids):
                 if not keep(obj):
@@ -314,6 +322,7 @@ class RedisStore(Store):
         source: str | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Evidence]:
         if ip is not None:
             index, post_type = self._k(f"evidence:ip:{ip}"), type
@@ -328,7 +337,14 @@ class RedisStore(Store):
 
         post_filter = keep if prefix or post_type is not None else None
         return self._page(
-            _decoder(Evidence), "evidence", index, since, post_filter, limit=limit, offset=offset
+            _decoder(Evidence),
+            "evidence",
+            index,
+            since,
+            post_filter,
+            limit=limit,
+            offset=offset,
+            reverse=newest_first,
         )
 
     @_translated
@@ -339,9 +355,19 @@ class RedisStore(Store):
         since: float | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Alert]:
         index = self._k("alerts:ts" if ip is None else f"alerts:ip:{ip}")
-        return self._page(_decoder(Alert), "alerts", index, since, None, limit=limit, offset=offset)
+        return self._page(
+            _decoder(Alert),
+            "alerts",
+            index,
+            since,
+            None,
+            limit=limit,
+            offset=offset,
+            reverse=newest_first,
+        )
 
     @_translated
     def profiles(

@@ -32,6 +32,8 @@ Theory of operation
   misread; version-1 code likewise refuses a version-2 file, so there is no
   downgrade. Version 3 added the `decisions` table (blocking), again additively,
   so versions 0-2 are upgraded the same way.
+* `newest_first` (evidence, alerts) is `ORDER BY ts DESC, id DESC`: the same
+  (ts, id) indexes serve both directions, and it is the exact reverse order.
 * Decisions (`decisions` table) are the one record written with `INSERT OR
   REPLACE`: lifting a ban rewrites its row. Filter columns value, created,
   expires and lifted; the blob is `agent.blocking.decision.decision_to_json`.
@@ -297,6 +299,7 @@ class SqliteStore(Store):
         source: str | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Evidence]:
         where: list[tuple[str, tuple[Any, ...]]] = []
         if ip is not None:
@@ -311,7 +314,8 @@ class SqliteStore(Store):
                 where.append(("source >= ? AND source < ?", (source, source[:-1] + chr(last + 1))))
             else:  # no successor character: fall back to an unindexed comparison
                 where.append(("substr(source, 1, ?) = ?", (len(source), source)))
-        return self._select(Evidence, "evidence", where, "ts, id", limit=limit, offset=offset)
+        order = "ts DESC, id DESC" if newest_first else "ts, id"
+        return self._select(Evidence, "evidence", where, order, limit=limit, offset=offset)
 
     @_translated
     def alerts(
@@ -321,13 +325,15 @@ class SqliteStore(Store):
         since: float | None = None,
         limit: int = 1000,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[Alert]:
         where: list[tuple[str, tuple[Any, ...]]] = []
         if ip is not None:
             where.append(("profile = ?", (ip,)))
         if since is not None:
             where.append(("ts >= ?", (since,)))
-        return self._select(Alert, "alerts", where, "ts, id", limit=limit, offset=offset)
+        order = "ts DESC, id DESC" if newest_first else "ts, id"
+        return self._select(Alert, "alerts", where, order, limit=limit, offset=offset)
 
     @_translated
     def profiles(

@@ -19,6 +19,7 @@ import pytest
 
 from agent.inputs import live
 from agent.inputs.live import LiveCapture, LiveCaptureError, parse_program
+from agent.store import open_store
 
 
 def test_without_cap_net_raw_the_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,3 +225,63 @@ def test_analyze_interface_errors_are_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_starling_agent_on_an_interface_detects_and_stores_the_scan(
+    veth_pair: tuple[str, str, str], tmp_path: Path
+) -> None:
+    scan, sensor, dev = veth_pair
+    data_dir = tmp_path / "agent"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("p2p:\n  enabled: false\napi:\n  port: 0\n")
+    argv = ["ip", "netns", "exec", sensor, sys.executable, "-m", "agent", "agent", "-i", dev]
+    agent = subprocess.Popen(
+        [*argv, "-c", str(cfg), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "STARLING_API_TOKEN": "test-token-0123456789abcdef"},
+    )
+    try:
+        assert agent.stdout is not None
+        while True:  # the daemon prints one JSON line when it is ready
+            line = agent.stdout.readline()
+            assert line, "the agent exited before it was ready"
+            if line.startswith('{"event":"ready"'):
+                break
+        subprocess.run(
+            ["ip", "netns", "exec", scan, sys.executable, "-c", _SCAN, "10.78.0.1"],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        time.sleep(2.0)  # flows of closed ports end at once (REJ): analysed within a poll
+        agent.send_signal(signal.SIGTERM)
+        agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    with open_store(str(data_dir / "starling.db")) as store:
+        found = store.evidence(ip="10.78.0.2", type="vertical_port_scan")
+    assert found and found[0].attacker == "10.78.0.2" and found[0].victim == "10.78.0.1"
+
+
+def test_agent_interface_without_the_device_fails_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "agent",
+            "-i",
+            "no-such-if0",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "no-such-if0" in proc.stderr and "Traceback" not in proc.stderr
