@@ -653,8 +653,16 @@ def intel_lookup(
     value: Annotated[str, typer.Argument(help="IP, domain, URL, hash, JA3, JARM or ASN")],
     output: OutputOption = "human",
     config: ConfigOption = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="also ask the online services (intel.online in the config: VirusTotal "
+            "needs its key) and print their answers",
+        ),
+    ] = False,
 ) -> None:
-    """Which feeds list VALUE (exit 1 when none does)."""
+    """Which feeds list VALUE (exit 1 when none does, nor an online service)."""
     import time
 
     from agent.intel.loader import IntelLoader
@@ -662,6 +670,9 @@ def intel_lookup(
     cfg = _intel_config(config, output)
     index, _ = IntelLoader(cfg).load(now=time.time())
     matches = index.lookup(value)
+    answers: list[dict[str, object]] = []
+    if online:
+        answers = _ask_online(cfg, value)
     rows = [
         {
             "kind": m.kind.value,
@@ -680,10 +691,57 @@ def intel_lookup(
             typer.echo(f"{value}: not listed")
         for m in matches:
             typer.echo(f"{m.kind.value} {m.what} [{m.threat_level}]")
+        for a in answers:
+            verdict = (
+                "MALICIOUS" if a["malicious"] else "known benign" if a["known_benign"] else "-"
+            )
+            typer.echo(f"online {a['service']}: {verdict} {a['detail']}")
 
-    _emit(output, {"value": value, "matches": rows}, human)
-    if not matches:
+    doc: dict[str, object] = {"value": value, "matches": rows}
+    if online:
+        doc["online"] = answers
+    _emit(output, doc, human)
+    if not matches and not any(a["malicious"] for a in answers):
         raise typer.Exit(1)
+
+
+def _ask_online(cfg: Config, value: str) -> list[dict[str, object]]:
+    from agent.intel.online import ask_now, services_for
+    from detection.intel.model import classify, normalise
+
+    kind = next((k for h in ("ti", "ja3") if (k := classify(value.strip(), h))), None)
+    if kind is None or not services_for(kind, value):
+        raise _fail(f"no online service looks up {value!r} (IP, domain, URL or file hash)")
+    verdicts, stats = ask_now(cfg.intel.online, kind, normalise(kind, value.strip()))
+    out: list[dict[str, object]] = [
+        {
+            "service": v.service.value,
+            "malicious": v.malicious,
+            "known_benign": v.known_benign,
+            "threat_level": str(v.level) if v.malicious else None,
+            "confidence": v.confidence if v.malicious else None,
+            "detail": v.detail,
+            "evidence": description or None,
+        }
+        for v, description in verdicts
+    ]
+    answered = {o["service"] for o in out}
+    for key, n in stats.items():  # services that failed: say so, not silence
+        service, _, what = key.partition(".")
+        if what.startswith(("dropped.", "errors.")) and service not in answered and n:
+            out.append(
+                {
+                    "service": service,
+                    "malicious": False,
+                    "known_benign": False,
+                    "threat_level": None,
+                    "confidence": None,
+                    "detail": f"no answer ({what})",
+                    "evidence": None,
+                }
+            )
+            answered.add(service)
+    return out
 
 
 # The commands that read a running agent's API: alerts, evidence, ip, peers,

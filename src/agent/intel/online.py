@@ -81,7 +81,15 @@ from detection.intel.online import (
 )
 from detection.model import DnsRecord, Evidence, FilesRecord, Flow, HttpRecord
 
-__all__ = ["LookupTap", "OnlineLookups", "TokenBucket", "enabled_services", "make_online"]
+__all__ = [
+    "LookupTap",
+    "OnlineLookups",
+    "TokenBucket",
+    "ask_now",
+    "enabled_services",
+    "make_online",
+    "services_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +228,12 @@ class OnlineLookups:
         seed: int | None = None,
         retry_base_seconds: float = 2.0,
         rate_limited_seconds: float = 60.0,
+        on_verdict: Callable[[Verdict, LookupRequest], None] | None = None,
     ) -> None:
         """`retry_base_seconds`: first retry delay (doubling, jittered);
         `rate_limited_seconds`: first pause of a service after an HTTP 429."""
         self.cfg = cfg
+        self.on_verdict = on_verdict  # every answer, bad or not (`starling intel lookup`)
         self.retry_base = retry_base_seconds
         self.rate_limited_pause = rate_limited_seconds
         self.window_seconds = window_seconds
@@ -441,6 +451,8 @@ class OnlineLookups:
         return False
 
     def _emit(self, verdict: Verdict, request: LookupRequest) -> None:
+        if self.on_verdict is not None:
+            self.on_verdict(verdict, request)
         if verdict.known_benign:
             self._count(verdict.service, "known_benign")
         if not verdict.malicious:
@@ -703,6 +715,56 @@ class LookupTap(Detector):
         if best:
             kind = {64: IocKind.SHA256, 40: IocKind.SHA1}.get(len(best), IocKind.MD5)
             self._offer((Service.VIRUSTOTAL,), kind, best, rec.ts, uid, sender, receiver)
+
+
+def services_for(kind: IocKind, value: str) -> tuple[Service, ...]:
+    """The services that can say something about a value of this kind."""
+    v4 = kind is IocKind.IP and ":" not in value
+    table: dict[IocKind, tuple[Service, ...]] = {
+        IocKind.IP: (Service.SPAMHAUS, Service.ASN, Service.VIRUSTOTAL)
+        if v4
+        else (Service.VIRUSTOTAL,),
+        IocKind.DOMAIN: (Service.RDAP, Service.VIRUSTOTAL),
+        IocKind.URL: (Service.URLHAUS, Service.VIRUSTOTAL),
+        IocKind.MD5: (Service.CIRCL, Service.URLHAUS, Service.VIRUSTOTAL),
+        IocKind.SHA1: (Service.CIRCL, Service.VIRUSTOTAL),
+        IocKind.SHA256: (Service.URLHAUS, Service.VIRUSTOTAL),
+    }
+    return table.get(kind, ())
+
+
+def ask_now(
+    cfg: OnlineConfig, kind: IocKind, value: str, *, timeout: float = 30.0
+) -> tuple[list[tuple[Verdict, str]], dict[str, Any]]:
+    """Ask every applicable service about one value now (the CLI): the verdicts
+    (with the evidence description a bad one would make) and the service's
+    counters (errors, drops). Services are on even if `cfg.enabled` is off —
+    the operator asked — but VirusTotal still needs its key."""
+    got: list[tuple[Verdict, str]] = []
+    lock = threading.Lock()
+
+    def keep(verdict: Verdict, request: LookupRequest) -> None:
+        ev = evidence_for(verdict, request, 3600.0)
+        with lock:
+            got.append((verdict, ev.description if ev is not None else ""))
+
+    lookups = OnlineLookups(
+        cfg.model_copy(update={"enabled": True, "retries": 0}),
+        window_seconds=3600.0,
+        on_evidence=lambda ev: None,
+        on_verdict=keep,
+        retry_base_seconds=0.5,
+    )
+    lookups.start()
+    try:
+        request = LookupRequest(kind, value, time.time(), "", value, None)
+        for service in services_for(kind, value):
+            lookups.submit(service, request)
+        lookups.drain(timeout)
+    finally:
+        lookups.close()
+    order = {s: i for i, s in enumerate(Service)}
+    return sorted(got, key=lambda g: order[g[0].service]), lookups.summary()
 
 
 def make_online(

@@ -170,6 +170,8 @@ def _app(net: Internet) -> web.Application:
     async def rdap(request: web.Request) -> web.Response:
         domain = request.match_info["domain"]
         net.hits[f"rdap:{domain}"] += 1
+        if (bad := await trouble(domain)) is not None:
+            return bad
         days = {YOUNG: 10, OLD: 4000}.get(domain)
         if days is None:
             return web.json_response({"errorCode": 404}, status=404)
@@ -527,3 +529,31 @@ def test_offline_by_default(tmp_path: Path, internet: Internet) -> None:
     assert result.summary["online_lookups"] is None
     assert not any(ev.type.startswith("online_") for ev in result.evidence)
     assert sum(internet.hits.values()) == 0
+
+
+def test_intel_lookup_online_prints_every_service_answer(
+    internet: Internet, tmp_path: Path, cli: Any
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    online = _config(internet).intel.online.model_dump(mode="json")
+    online["enabled"] = False  # asked explicitly: the CLI asks anyway
+    cfg.write_text(
+        orjson.dumps(
+            {"intel": {"feed_lists": [], "cache_dir": str(tmp_path / "cache"), "online": online}}
+        ).decode()
+    )
+    bad = cli("intel", "lookup", BAD_MD5, "--online", "-c", str(cfg), "-o", "json")
+    assert bad.returncode == 0, bad.stderr  # not in any feed, but malicious online
+    answers = {a["service"]: a for a in orjson.loads(bad.stdout)["online"]}
+    assert set(answers) == {"circl", "urlhaus", "virustotal"}
+    assert answers["circl"]["malicious"] and "malware-bazaar" in answers["circl"]["detail"]
+    assert not answers["urlhaus"]["malicious"] and not answers["virustotal"]["malicious"]
+
+    internet.trouble[OLD] = ["500"]  # RDAP's answer for this name fails: said, not hidden
+    clean = cli("intel", "lookup", OLD, "--online", "-c", str(cfg))
+    assert clean.returncode == 1  # nothing says it is bad
+    assert "online rdap: - no answer (dropped.bad_answer)" in clean.stdout
+    assert "online virustotal: - not known to VirusTotal" in clean.stdout
+
+    nothing = cli("intel", "lookup", "AS64500", "--online", "-c", str(cfg))
+    assert nothing.returncode == 2 and "no online service" in nothing.stderr
