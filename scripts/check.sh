@@ -15,6 +15,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ipset >/dev/null || need+=(ipset)
 command -v ping >/dev/null || need+=(iputils-ping)
+# Dashboard tests: Playwright drives Debian's chromium (no browser download).
+command -v chromium >/dev/null || need+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 # py-libp2p builds fastecdsa from source: a C compiler, Python headers and GMP.
 for pkg in build-essential python3-dev libgmp-dev; do

@@ -749,3 +749,8 @@ def _ask_online(cfg: Config, value: str) -> list[dict[str, object]]:
 from agent.api_cli import register as _register_api_commands  # noqa: E402
 
 _register_api_commands(app)
+
+# `starling tui`: the terminal view (agent/tui/); textual is imported only when it runs.
+from agent.tui import register as _register_tui  # noqa: E402
+
+_register_tui(app)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from p2p.signing import Identity
 
-__all__ = ["SecretError", "load_api_token", "load_identity"]
+__all__ = ["SecretError", "load_api_token", "load_identity", "new_token"]
 
 IDENTITY_FILE = "identity.key"
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
@@ -58,8 +58,17 @@ def load_api_token(data_dir: Path) -> str:
         return env
     path = data_dir / TOKEN_FILE
     if not path.exists():
-        _write_private(path, secrets.token_urlsafe(32).encode())
+        _write_private(path, new_token().encode())
     token = _read_private(path).decode("utf-8", "replace").strip()
     if len(token) < 16:
         raise SecretError(f"{path}: token too short (need at least 16 characters)")
     return token
+
+
+def new_token() -> str:
+    """A random API token (256 bits, URL-safe) that does not start with "-" or "_",
+    so it can be pasted after a command-line option without being read as one."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if token[0].isalnum():
+            return token

@@ -547,6 +547,9 @@ class PeerService:
             accepted = self.inbox.accepted
             hellos = {k: v.agent for k, v in self.hellos.items()}
         known = {p.peer_id for p in peers} | set(penalties) | set(received)
+        # Our own messages come back through gossip validation and are counted in the
+        # inbox like anyone's; we are not our own peer.
+        known.discard(self.peer_id)
         by_id = {p.peer_id: p for p in peers}
         rows = []
         for pid in sorted(known):

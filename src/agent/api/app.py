@@ -6,15 +6,17 @@ at `/api/v1/openapi.json` (`agent.api.openapi`); docs/api.md has an example of e
 Error handling
 --------------
 Every endpoint except `/api/v1/health` needs `Authorization: Bearer <token>`
-(`agent.api.auth`): a missing or wrong token is a 401 with `WWW-Authenticate:
-Bearer` and no data; a read-only token on a call that changes something (any
-method but GET) is a 403. Requests are rate-limited by token bucket, per token
-(per remote address without a valid one): over the limit is a 429 with
-`Retry-After`. Query strings and bodies are validated by pydantic models that
-forbid unknown fields; every 4xx/5xx is JSON `{"error": "<message>"}` naming the
-parameter or field and the problem — including aiohttp's own 404/405/413, which
-the middleware rewrites. A storage failure is a 503, a bug a 500 (logged with its
-traceback, not sent to the client).
+(`agent.api.auth`; the web dashboard's static files under `/` and `/dashboard/`
+are public too, they hold no data: `agent.api.dashboard_api`): a missing or
+wrong token is a 401 with `WWW-Authenticate: Bearer` and no data; a read-only
+token on a call that changes something (any method but GET) is a 403. Requests
+are rate-limited by token bucket, per token (per remote address without a valid
+one): over the limit is a 429 with `Retry-After`. Query strings and bodies are
+validated by pydantic models that forbid unknown fields; every 4xx/5xx is JSON
+`{"error": "<message>"}` naming the parameter or field and the problem —
+including aiohttp's own 404/405/413, which the middleware rewrites. A storage
+failure is a 503, a bug a 500 (logged with its traceback, not sent to the
+client).
 
 Resource handling
 -----------------
@@ -47,6 +49,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from agent.api.auth import Role, TokenSet
+from agent.api.dashboard_api import add_dashboard_routes, is_public
 from agent.api.feed import LiveFeed
 from agent.api.metrics import CONTENT_TYPE, MetricsInput, P2PCounts, render
 from agent.api.models import (
@@ -281,6 +284,10 @@ def _p2p_counts(view: dict[str, Any]) -> P2PCounts:
     )
 
 
+def _role_name(role: Role | None) -> str:
+    return role.value if role is not None else "none"
+
+
 def build_app(ctx: ApiContext) -> web.Application:
     tokens = TokenSet(ctx.token, data_dir=ctx.data_dir, clock=ctx.monotonic)
     limiter = RateLimiter(ctx.rate_per_second, ctx.burst)
@@ -313,7 +320,7 @@ def build_app(ctx: ApiContext) -> web.Application:
                 f"retry in {wait:.1f} s",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
             )
-        if request.path not in PUBLIC_PATHS:
+        if request.path not in PUBLIC_PATHS and not is_public(request.path):
             if role is None:
                 return _error(
                     401,
@@ -749,4 +756,12 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/api/v1/intel/lookup", intel_lookup)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/metrics", metrics)
+
+    async def session(request: web.Request) -> web.Response:
+        role = _role_name(tokens.role(request.headers.get("Authorization", "")))
+        return web.json_response({"role": role, "blocking": ctx.blocking is not None})
+
+    app.router.add_get("/api/v1/session", session)
+    # The web dashboard: its static files (public: they hold no data).
+    add_dashboard_routes(app)
     return app

@@ -23,12 +23,13 @@ import enum
 import hmac
 import logging
 import os
-import secrets
 import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from agent.identity import new_token
 
 __all__ = [
     "READ_ONLY_FILE",
@@ -96,7 +97,7 @@ def _write_tokens(path: Path, tokens: list[str]) -> None:
 def add_read_only_token(data_dir: Path, token: str | None = None) -> str:
     """Append a new read-only token (random unless given) and return it."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    token = token or secrets.token_urlsafe(32)
+    token = token or new_token()
     if len(token) < _MIN_LENGTH or any(c.isspace() for c in token):
         raise ValueError(f"a token needs at least {_MIN_LENGTH} characters and no spaces")
     existing = read_only_tokens(data_dir)

@@ -224,6 +224,13 @@ class Health(_Out):
     uptime_seconds: float
 
 
+class Session(_Out):
+    """Who the presented token is: what a client may offer (unblock needs admin)."""
+
+    role: Literal["admin", "read-only"]
+    blocking: bool  # False: the agent has no blocking service (decisions cannot change)
+
+
 class _Page(_Out):
     limit: int
     next_cursor: str | None = Field(
@@ -414,6 +421,7 @@ class PeerDetail(PeerRow):
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody,
     Health,
+    Session,
     AlertPage,
     EvidencePage,
     DecisionPage,

@@ -152,6 +152,12 @@ def _document() -> dict[str, Any]:
                 extra={"429": _ERRORS["429"]},
             )
         },
+        "/api/v1/session": {
+            "get": _op(
+                "the role of the presented token (admin or read-only): what a client may offer",
+                _json(_ref("Session"), "the token's role"),
+            )
+        },
         "/api/v1/openapi.json": {
             "get": _op("this document", _json({"type": "object"}, "OpenAPI 3.1"))
         },

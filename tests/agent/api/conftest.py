@@ -182,10 +182,15 @@ def stop_agents(agents: list[Agent]) -> None:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> bool:
+    """Poll `predicate` until true; a request failing meanwhile (an agent still busy
+    starting, on a loaded machine) counts as not yet, not as an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except OSError:  # urllib.error.URLError, timeouts, refused connections
+            pass
         time.sleep(interval)
     return bool(predicate())
 

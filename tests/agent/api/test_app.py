@@ -17,6 +17,7 @@ from agent.api.openapi import openapi_document
 PEER = "12D3KooWAXYh5Gw2JeLUGALPBbZ4sQfWn1zzW7xk8orgxb2mnkdm"
 ENDPOINTS_NEEDING_TOKEN = [
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/session"),
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/evidence"),
     ("GET", "/api/v1/ip/46.166.151.160"),
@@ -69,6 +70,8 @@ def test_read_only_token_reads_but_cannot_change(mesh: Any, openapi: Any, agent_
     assert wait_until(lambda: seer.get("/api/v1/alerts", token=token).status == 200, 10)
     page = openapi.check("GET", "/api/v1/alerts", seer.get("/api/v1/alerts", token=token))
     assert page["items"]
+    who = openapi.check("GET", "/api/v1/session", seer.get("/api/v1/session", token=token))
+    assert who == {"role": "read-only", "blocking": True}
     for method, path, body in (
         ("POST", "/api/v1/decisions", {"value": "203.0.113.50"}),
         ("DELETE", "/api/v1/decisions/203.0.113.50", None),
@@ -93,6 +96,8 @@ def test_every_endpoint_matches_the_openapi_document(mesh: Any, openapi: Any, sc
     openapi.checked.clear()  # this test alone must cover every operation
     check("GET", "/api/v1/health", seer.get("/api/v1/health"))
     check("GET", "/api/v1/openapi.json", seer.get("/api/v1/openapi.json"))
+    session = check("GET", "/api/v1/session", seer.get("/api/v1/session"))
+    assert session == {"role": "admin", "blocking": True}
 
     # alerts and evidence, with each filter
     alerts = check("GET", "/api/v1/alerts", seer.get("/api/v1/alerts"))["items"]
@@ -153,6 +158,10 @@ def test_every_endpoint_matches_the_openapi_document(mesh: Any, openapi: Any, sc
     assert peers["p2p"] == "enabled" and peers["self"]["peer_id"] == neighbour.peer_id
     row = next(p for p in peers["peers"] if p["peer_id"] == seer.peer_id)
     assert row["connected"] and row["addrs"] and row["trust"]["reports"] >= 1
+    # an agent is not its own peer, though its gossip comes back to it
+    for agent in (seer, neighbour):
+        listed = {p["peer_id"] for p in agent.get("/api/v1/peers").json["peers"]}
+        assert agent.peer_id not in listed
     only = check("GET", "/api/v1/peers", neighbour.get("/api/v1/peers?connected=true&limit=1"))
     assert len(only["peers"]) == 1 and only["peers"][0]["connected"]
     detail = check("GET", "/api/v1/peers/{peer_id}", neighbour.get(f"/api/v1/peers/{seer.peer_id}"))
