@@ -72,6 +72,7 @@ class Inbox:
     received_from: Counter[str] = field(default_factory=Counter)
     _seen: OrderedDict[tuple[bytes, bytes], float] = field(default_factory=OrderedDict)
     _buckets: OrderedDict[str, TokenBucket] = field(default_factory=OrderedDict)
+    _seen_head: float = field(default=0.0, repr=False)  # time of `_seen`'s first entry
 
     def receive(
         self,
@@ -87,19 +88,38 @@ class Inbox:
         broadcast is the same bytes, so one verification serves all recipients).
         """
         env: Envelope | None = None
+        limits = self.limits
         try:
-            env = decoder(data, max_bytes=self.limits.max_bytes)
-            self._check_time(env, now)
+            env = decoder(data, max_bytes=limits.max_bytes)
+            ts = env.ts
+            if ts < now - limits.max_age or ts > now + limits.max_future:
+                self._check_time(env, now)  # raises StaleMessage, with the reason
             self._check_replay(env, now)
-            self._check_rate(f"relay:{relay}", now)
-            self._check_rate(f"sender:{env.sender_id}", now)
+            sender_id = env.sender_id
+            # _check_rate twice, inlined (every message of the mesh comes through here)
+            buckets = self._buckets
+            for key in ("relay:" + relay, "sender:" + sender_id):
+                bucket = buckets.get(key)
+                if bucket is None:
+                    self._check_rate(key, now)  # a new bucket (full: never refuses)
+                    continue
+                buckets.move_to_end(key)
+                elapsed = now - bucket.updated  # TokenBucket.take
+                if elapsed > 0.0:
+                    tokens = bucket.tokens + elapsed * bucket.rate
+                    bucket.tokens = tokens if tokens < bucket.burst else bucket.burst
+                    bucket.updated = now
+                if bucket.tokens >= 1.0:
+                    bucket.tokens -= 1.0
+                else:
+                    raise RateLimited(f"{key} above {limits.rate}/s")
         except RemoteProtocolError as exc:
             self._charge(relay, exc.reason)
             if isinstance(exc, RateLimited) and env is not None and env.sender_id != relay:
                 self._charge(env.sender_id, exc.reason)
             raise
         self.accepted += 1
-        self.received_from[env.sender_id] += 1
+        self.received_from[sender_id] += 1
         return env
 
     def charge(self, peer: str, reason: str) -> None:
@@ -122,16 +142,23 @@ class Inbox:
             raise StaleMessage(f"signed {env.ts - now:.0f} s in the future")
 
     def _check_replay(self, env: Envelope, now: float) -> None:
-        horizon = self.limits.max_age + self.limits.max_future
+        limits = self.limits
+        horizon = limits.max_age + limits.max_future
         seen = self._seen
-        while seen:  # forget nonces whose messages are now refused as stale anyway
-            key, at = next(iter(seen.items()))
-            if at > now - horizon and len(seen) < self.limits.seen_capacity:
-                break
-            seen.popitem(last=False)
+        # forget nonces whose messages are now refused as stale anyway (oldest first;
+        # `_seen_head` is the time of the first entry, so the common case is one test)
+        if seen and (self._seen_head <= now - horizon or len(seen) >= limits.seen_capacity):
+            while seen:
+                key, at = next(iter(seen.items()))
+                if at > now - horizon and len(seen) < limits.seen_capacity:
+                    self._seen_head = at
+                    break
+                seen.popitem(last=False)
         key = (env.sender, env.nonce)
         if key in seen:
             raise Replayed(f"nonce {env.nonce.hex()[:8]} of {env.sender_id[-8:]} seen before")
+        if not seen:
+            self._seen_head = now
         seen[key] = now
 
     def _check_rate(self, key: str, now: float) -> None:

@@ -86,10 +86,8 @@ class StarlingModel(_Claims):
         self.malicious_claims_of: dict[str, set[str]] = defaultdict(set)  # peer -> indicators
 
     def _refresh(self, peer: str, now: float) -> None:
-        trusted = (
-            self.book.weight(peer, now) >= self.params.min_weight * 0.99
-            and self.book.reputation(peer, now) >= self.params.min_reputation
-        )
+        p = self.params
+        trusted = self.book.passes(peer, now, p.min_weight * 0.99, p.min_reputation)
         if trusted == (peer in self.trusted):
             return
         if trusted:
@@ -105,16 +103,18 @@ class StarlingModel(_Claims):
         per = self.claims.get(indicator)
         prev = per.get(reporter) if per else None
         was_malicious = prev is not None and prev.score >= ms
-        for peer in self.ledger.add(indicator, PeerClaim(reporter, score, 1.0, now), now):
-            self._refresh(peer, now)
-        if was_malicious != (score >= ms):
-            step = 1 if score >= ms else -1
-            if step > 0:
+        contradicted = self.ledger.add(indicator, PeerClaim(reporter, score, 1.0, now), now)
+        if contradicted:
+            for peer in contradicted:
+                self._refresh(peer, now)
+        malicious = score >= ms
+        if was_malicious != malicious:
+            if malicious:
                 self.malicious_claims_of[reporter].add(indicator)
             else:
                 self.malicious_claims_of[reporter].discard(indicator)
             if reporter in self.trusted:
-                self.trusted_claims[indicator] += step
+                self.trusted_claims[indicator] += 1 if malicious else -1
         self.book.reported(reporter, now)
 
     def on_confirm(self, reporter: str, now: float) -> None:

@@ -71,10 +71,7 @@ class Contribution:
 def is_trusted(book: ReputationBook, peer: str, now: float, params: AggregationParams) -> bool:
     """A reporter whose word counts toward a block: enough weight, and a reputation that
     says it is right far more often than wrong."""
-    return (
-        book.weight(peer, now) >= params.min_weight
-        and book.reputation(peer, now) >= params.min_reputation
-    )
+    return book.passes(peer, now, params.min_weight, params.min_reputation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,8 +77,8 @@ class DisputeLedger:
                 for index in (self._benign, self._malicious, self._applied):
                     index.pop(oldest, None)
             per = self.claims[indicator] = {}
-        per[claim.reporter] = claim
         reporter = claim.reporter
+        per[reporter] = claim
         if claim.score >= self.aggregation.malicious_score:
             benign = self._benign.get(indicator)
             if benign:
@@ -86,13 +86,38 @@ class DisputeLedger:
             self._malicious[indicator].add(reporter)
             if not benign:
                 return []
-            return [reporter for d in list(benign) if self._dispute(indicator, d, reporter, now)]
+            # every disputer of this indicator against the one reporter (`_dispute`,
+            # inlined: this loop runs for every malicious claim of a disputed indicator)
+            done = self._applied[indicator]
+            book = self.book
+            a = self.aggregation
+            mw, mr = a.min_weight, a.min_reputation
+            out: list[str] = []
+            for d in benign:  # (never the reporter: discarded above)
+                key = (d, reporter)
+                if key in done or not book.passes(d, now, mw, mr):
+                    continue  # applied already / not (yet) trusted: re-checked next claim
+                done.add(key)
+                book.contradicted(reporter, now, weight=book.weight(d, now) * self.params.factor)
+                self.indirect_contradictions += 1
+                out.append(reporter)
+            return out
         malicious = self._malicious.get(indicator)
         if malicious:
             malicious.discard(reporter)
         self._benign[indicator].add(reporter)
         if not malicious:
             return []
+        # One disputer against every malicious reporter: whether we trust it is asked
+        # once (contradicting the reporters changes their records, never the disputer's).
+        done = self._applied[indicator]
+        for r in malicious:
+            if (reporter, r) not in done:
+                break
+        else:
+            return []  # applied against every one of them already
+        if not is_trusted(self.book, reporter, now, self.aggregation):
+            return []  # not (yet) trusted: re-checked when the next claim arrives
         return [r for r in list(malicious) if self._dispute(indicator, reporter, r, now)]
 
     def _dispute(self, indicator: str, disputer: str, reporter: str, now: float) -> bool:
@@ -102,11 +127,13 @@ class DisputeLedger:
         done = self._applied[indicator]
         if key in done:
             return False
-        if not is_trusted(self.book, disputer, now, self.aggregation):
+        book = self.book
+        a = self.aggregation
+        if not book.passes(disputer, now, a.min_weight, a.min_reputation):  # is_trusted
             return False  # not (yet) trusted: re-checked when the next claim arrives
-        w = self.book.weight(disputer, now)
+        w = book.weight(disputer, now)
         done.add(key)
-        self.book.contradicted(reporter, now, weight=w * self.params.factor)
+        book.contradicted(reporter, now, weight=w * self.params.factor)
         self.indirect_contradictions += 1
         return True
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["PeerRecord", "ReputationBook", "ReputationParams"]
 
+_LN2 = math.log(2)
+
 
 @dataclass(frozen=True, slots=True)
 class ReputationParams:
@@ -87,14 +89,17 @@ class ReputationBook:
             rec = self.peers[peer_id] = PeerRecord(
                 peer_id, updated=now, pretrusted=peer_id in self.pretrusted
             )
-        else:
-            self._decay(rec, now)
+        elif now > rec.updated:  # (_decay inlined: on the path of every report)
+            f = math.exp(-(now - rec.updated) * _LN2 / self.params.half_life)
+            rec.good *= f
+            rec.bad *= f
+            rec.updated = now
         return rec
 
     def _decay(self, rec: PeerRecord, now: float) -> None:
         dt = now - rec.updated
         if dt > 0:
-            f = math.exp(-dt * math.log(2) / self.params.half_life)
+            f = math.exp(-dt * _LN2 / self.params.half_life)
             rec.good *= f
             rec.bad *= f
             rec.updated = now
@@ -120,7 +125,10 @@ class ReputationBook:
         self._sample(rec, now)
 
     def reported(self, peer_id: str, now: float) -> None:
-        self.record(peer_id, now).reports += 1
+        rec = self.peers.get(peer_id)
+        if rec is None or now > rec.updated:
+            rec = self.record(peer_id, now)
+        rec.reports += 1
 
     def _sample(self, rec: PeerRecord, now: float) -> None:
         self._weights.pop(rec.peer_id, None)
@@ -137,11 +145,17 @@ class ReputationBook:
 
     def reputation(self, peer_id: str, now: float) -> float:
         rec = self.peers.get(peer_id)
-        pg, pb = self._prior(rec, peer_id)
+        p = self.params
         if rec is None:
-            return pg / (pg + pb)
-        self._decay(rec, now)
-        return (rec.good + pg) / (rec.good + rec.bad + pg + pb)
+            pg = p.pretrusted_prior_good if peer_id in self.pretrusted else p.prior_good
+            return pg / (pg + p.prior_bad)
+        if now > rec.updated:  # (_decay and _prior inlined: every aggregation reads this)
+            f = math.exp(-(now - rec.updated) * _LN2 / p.half_life)
+            rec.good *= f
+            rec.bad *= f
+            rec.updated = now
+        pg = p.pretrusted_prior_good if rec.pretrusted else p.prior_good
+        return (rec.good + pg) / (rec.good + rec.bad + pg + p.prior_bad)
 
     def certainty(self, peer_id: str, now: float) -> float:
         rec = self.peers.get(peer_id)
@@ -169,8 +183,45 @@ class ReputationBook:
         cached = self._weights.get(peer_id)
         if cached is not None and 0.0 <= now - cached[1] < self.weight_cache_seconds:
             return cached[0]
-        w = self.reputation(peer_id, now) * self.certainty(peer_id, now)
-        if len(self._weights) > 100_000:
-            self._weights.clear()
-        self._weights[peer_id] = (w, now)
-        return w
+        return self._fresh_weight(peer_id, now)[0]
+
+    def _fresh_weight(self, peer_id: str, now: float) -> tuple[float, float]:
+        """(weight, reputation) computed now, and the weight cached: `reputation x
+        certainty` in one pass over the record (the same arithmetic as the two views)."""
+        p = self.params
+        rec = self.peers.get(peer_id)
+        if rec is None:
+            pre = peer_id in self.pretrusted
+            pg = p.pretrusted_prior_good if pre else p.prior_good
+            r = pg / (pg + p.prior_bad)
+            n = 0.0
+        else:
+            if now > rec.updated:
+                f = math.exp(-(now - rec.updated) * _LN2 / p.half_life)
+                rec.good *= f
+                rec.bad *= f
+                rec.updated = now
+            pre = rec.pretrusted
+            pg = p.pretrusted_prior_good if pre else p.prior_good
+            r = (rec.good + pg) / (rec.good + rec.bad + pg + p.prior_bad)
+            n = rec.good + rec.bad
+        if pre:
+            n += p.pretrusted_prior_good
+        w = r * (n / (n + p.certainty_k))
+        weights = self._weights
+        if len(weights) > 100_000:
+            weights.clear()
+        weights[peer_id] = (w, now)
+        return w, r
+
+    def passes(self, peer_id: str, now: float, min_weight: float, min_reputation: float) -> bool:
+        """`weight(peer) >= min_weight and reputation(peer) >= min_reputation`, with one
+        look-up of the record (the trusted-reporter test on the path of every claim)."""
+        cached = self._weights.get(peer_id)
+        if cached is not None and 0.0 <= now - cached[1] < self.weight_cache_seconds:
+            if cached[0] < min_weight:
+                return False
+            return self.reputation(peer_id, now) >= min_reputation
+        w, r = self._fresh_weight(peer_id, now)
+        # the record is decayed to `now` already: reputation() would return this same r
+        return w >= min_weight and r >= min_reputation

@@ -93,3 +93,17 @@ def test_token_bucket_never_exceeds_burst_plus_rate(
     span = max(times, default=0.0)
     assert granted <= burst + rate * span + 1e-9
     assert 0.0 <= bucket.tokens <= burst
+
+
+def test_nonces_are_forgotten_after_the_window_and_not_before() -> None:
+    # the replay memory keeps a nonce exactly as long as its message could still pass
+    # the time check (max_age + max_future), then lets it go: the fast path that skips
+    # the purge must not keep stale nonces or drop live ones
+    limits = GossipLimits(max_age=10.0, max_future=5.0, rate=1e9, burst=1e9)
+    inbox = Inbox(limits)
+    for i in range(30):
+        inbox.receive(msg(float(i)), relay="r", now=float(i))
+    # at t = 29 the horizon is 15 s: nonces recorded at t > 14 are kept, older ones gone
+    assert sorted(inbox._seen.values()) == [float(i) for i in range(15, 30)]
+    inbox.receive(msg(100.0), relay="r", now=100.0)
+    assert list(inbox._seen.values()) == [100.0]
