@@ -28,7 +28,6 @@ import csv
 import gzip
 import hashlib
 import io
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,9 +143,13 @@ def read_iot23_csv(path: Path, text: io.TextIOBase | None = None) -> FlowSet:
     """IoT-23 labelled conn records in CSV."""
     out = FlowSet(_capture_name(path))
     f = text if text is not None else _open_text(path)
-    csv.field_size_limit(min(sys.maxsize, 1 << 30))
+    # csv's default field limit stays (it is process-wide state other readers rely
+    # on); a row over it is skipped and counted below.
     reader = csv.reader(f)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: unreadable CSV header ({exc})") from None
     if header is None or not set(header) >= _CSV_FIELDS:
         raise DatasetError(f"{path}: not an IoT-23 CSV (no ts,uid,id.orig_h,id.resp_h header)")
     parser = ZeekTsvParser("conn")
@@ -154,7 +157,16 @@ def read_iot23_csv(path: Path, text: io.TextIOBase | None = None) -> FlowSet:
                  "#unset_field\t-", "#path\tconn", "#fields\t" + "\t".join(header)):  # fmt: skip
         parser.parse_line(line)
     width = len(header)
-    for row, values in enumerate(reader, start=1):
+    row = 0
+    while True:
+        row += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            out.skipped["unreadable_csv_row"] += 1
+            continue
         if len(values) != width:
             out.skipped["wrong_column_count"] += 1
             continue
