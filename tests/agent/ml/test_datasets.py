@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections import Counter
 from pathlib import Path
@@ -103,3 +104,13 @@ def test_letters_reader_never_crashes(body: str) -> None:
     s = read_letters(Path("x.psv"), io.StringIO(head + body))
     assert len(s.texts) == len(s.labels) == len(s.captures) == len(s.rows)
     assert all(lab in (-1, 0, 1) for lab in s.labels)
+
+
+def test_iot23_over_long_row_is_counted_and_csv_state_untouched() -> None:
+    row = "1540469303,C{},192.168.1.132,58687,216.239.35.4,123,udp,,0.1,48,48,SF,Dd,1,1,benign,-\n"
+    big = '1540469303,C9,"' + "x" * 200_000 + '",1,2.2.2.2,1,udp,,0.1,1,1,SF,D,1,1,benign,-\n'
+    limit = csv.field_size_limit()
+    body = HEADER + row.format(1) + big + row.format(2)
+    flows = read_iot23_csv(Path("t.csv"), io.StringIO(body))
+    assert flows.skipped == Counter({"unreadable_csv_row": 1})
+    assert csv.field_size_limit() == limit  # process-wide: other readers rely on it
