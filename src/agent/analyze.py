@@ -28,6 +28,7 @@ import datetime as dt
 import importlib.metadata
 import queue
 import resource
+import shutil
 import signal
 import sys
 import threading
@@ -42,7 +43,13 @@ from agent.allowlist_files import bundled_data_dir, load_allowlist
 from agent.config import Config
 from agent.exports.service import Exporters, make_exporters
 from agent.inputs.follow import DirectoryFollower
-from agent.inputs.live import LiveCapture, LiveCaptureError, LivePoller
+from agent.inputs.live import (
+    LiveCapture,
+    LiveCaptureError,
+    LivePoller,
+    ZeekLive,
+    compile_filter,
+)
 from agent.inputs.skips import SkipLog
 from agent.inputs.sources import InputError, RecordSource
 from agent.intel.live import IntelHolder
@@ -261,6 +268,8 @@ def analyze(
     bpf_program: list[tuple[int, int, int, int]] | None = None,
     capture: LiveCapture | None = None,
     on_batch: Callable[[int, int, float | None], None] | None = None,
+    engine: str = "auto",
+    bpf: str | None = None,
 ) -> AnalysisResult:
     """Analyse `spec` (file, directory or '-') and write the outputs to `outdir`.
 
@@ -269,7 +278,11 @@ def analyze(
     `spec` then only names the run. `capture` is an already opened capture (the
     daemon opens it first, so a missing capability fails at start).
     `on_batch(records, flows, newest_ts)` is called after each live batch
-    (the API's flow and lag metrics).
+    (the API's flow and lag metrics). `engine` for an interface: "zeek" runs Zeek
+    on it (logs in `<outdir>/zeek`, followed), "builtin" the built-in engine,
+    "auto" Zeek when it is on PATH; `bpf` is a tcpdump filter expression (Zeek's
+    `-f`, or compiled with tcpdump for the built-in engine; `bpf_program` is an
+    already compiled one, built-in engine only).
 
     An `outdir` that already holds a run's outputs (alerts.json or starling.db)
     is refused with `InputError` unless `overwrite`, which removes them first.
@@ -278,16 +291,37 @@ def analyze(
     skips = SkipLog(None, limit=config.outputs.errors_log_limit)
     # Resolve the input before creating anything, so a bad path leaves no debris.
     source: RecordSource | None = None
-    follower: DirectoryFollower | LivePoller | None = None
+    follower: DirectoryFollower | LivePoller | ZeekLive | None = None
+    capture_engine: str | None = None
     if capture is not None:
         interface = capture.interface
     if interface is not None:
         follow = True
-        follower = LivePoller(capture or LiveCapture(interface, program=bpf_program))
-        try:
-            follower.start()
-        except LiveCaptureError as exc:
-            raise InputError(str(exc)) from None
+        zeek = shutil.which("zeek") if engine in ("auto", "zeek") and capture is None else None
+        if engine == "zeek" and zeek is None:
+            raise InputError("--engine zeek: zeek is not on PATH")
+        if zeek is not None:
+            if bpf_program is not None:
+                raise InputError("a compiled BPF program works with the built-in engine only")
+            capture_engine = "zeek"
+            follower = ZeekLive(
+                zeek,
+                interface,
+                outdir / "zeek",
+                skips,
+                bpf=bpf,
+                max_line_bytes=config.inputs.max_line_bytes,
+            )
+        else:
+            capture_engine = "builtin"
+            try:
+                if capture is None:
+                    program = bpf_program or (compile_filter(bpf, interface) if bpf else None)
+                    capture = LiveCapture(interface, program=program)
+                follower = LivePoller(capture)
+                follower.start()
+            except LiveCaptureError as exc:
+                raise InputError(str(exc)) from None
     elif follow:
         follower = DirectoryFollower(Path(spec), skips, max_line_bytes=config.inputs.max_line_bytes)
     else:
@@ -302,6 +336,11 @@ def analyze(
         outdir.mkdir(parents=True, exist_ok=True)
         if overwrite:
             _remove_outputs(outdir)
+        if isinstance(follower, ZeekLive):
+            try:
+                follower.start()
+            except LiveCaptureError as exc:
+                raise InputError(str(exc)) from None
         skips.attach(outdir / "errors.log")
         allow_warnings: list[str] = []
         allowlist = None
@@ -404,7 +443,7 @@ def analyze(
                 intel=intel,
                 on_batch=on_batch,
             )
-        if isinstance(follower, LivePoller):  # the capture's last flows (open connections)
+        if isinstance(follower, LivePoller | ZeekLive):  # the last flows (open connections)
             for rec in follower.finish():
                 sink(pipeline.feed(rec))
                 records += 1
@@ -452,7 +491,10 @@ def analyze(
                 if interface is not None
                 else {"follow": str(spec)}
             ),
-            "capture_error": follower.error if isinstance(follower, LivePoller) else None,
+            "capture_engine": capture_engine,
+            "capture_error": follower.error
+            if isinstance(follower, LivePoller | ZeekLive)
+            else None,
             "lines": source.lines if source else (follower.lines if follower else 0),
             "records": records,
             "records_by_type": pipeline.records_by_type,
@@ -526,7 +568,7 @@ def _ingest(results: queue.Queue[Evidence], pipeline: Pipeline, sink: _Sink) -> 
 
 
 def _follow_loop(
-    follower: DirectoryFollower | LivePoller,
+    follower: DirectoryFollower | LivePoller | ZeekLive,
     pipeline: Pipeline,
     sink: _Sink,
     skips: SkipLog,
@@ -589,7 +631,7 @@ def _follow_loop(
             if on_batch is not None:
                 on_batch(len(batch), pipeline.flows - flows_before, newest)
             continue
-        if isinstance(follower, LivePoller) and follower.finished:
+        if isinstance(follower, LivePoller | ZeekLive) and follower.finished:
             break  # the capture ended (its error is in summary.json)
         if max_idle is not None and time.monotonic() - idle_since >= max_idle:
             break

@@ -119,6 +119,7 @@ def analyze(
         Path | None,
         typer.Option("--bpf-file", help="with -i: a filter compiled by `tcpdump -ddd`"),
     ] = None,
+    engine: EngineOption = "auto",
 ) -> None:
     """Analyse flows and write alerts.json, alerts.log, eve.json, summary.json, errors.log."""
     from agent.analyze import InputError
@@ -128,7 +129,8 @@ def analyze(
         raise _fail("give a PATH to analyse, or -i INTERFACE to capture from (not both)")
     if interface is None and (bpf or bpf_file):
         raise _fail("--bpf and --bpf-file go with -i INTERFACE")
-    program = _bpf_program(interface, bpf, bpf_file) if interface is not None else None
+    _check_engine(engine)
+    program = _bpf_program(interface, None, bpf_file) if interface is not None else None
     spec = path if path is not None else f"iface-{interface}"
     if fmt not in ("auto", "zeek", "suricata", "argus", "nfdump", "pcap"):
         raise _fail(f"unknown --format {fmt!r} (auto|zeek|suricata|argus|nfdump|pcap)")
@@ -148,6 +150,8 @@ def analyze(
             overwrite=force,
             interface=interface,
             bpf_program=program,
+            bpf=bpf,
+            engine=engine,
         )
     except InputError as exc:
         raise _fail(str(exc)) from None
@@ -162,6 +166,20 @@ def analyze(
         reasons = ", ".join(f"{k}={v}" for k, v in s["skipped_by_reason"].items()) or "no lines"
         typer.echo(f"starling: nothing could be parsed from {spec} ({reasons})", err=True)
     raise typer.Exit(result.exit_code)
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="with -i: auto (Zeek when on PATH, else built-in) | zeek | builtin",
+    ),
+]
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("auto", "zeek", "builtin"):
+        raise _fail(f"unknown --engine {engine!r} (auto|zeek|builtin)")
 
 
 def _bpf_program(
@@ -253,6 +271,7 @@ def agent(
         Path | None,
         typer.Option("--bpf-file", help="with -i: a filter compiled by `tcpdump -ddd`"),
     ] = None,
+    engine: EngineOption = "auto",
 ) -> None:
     """Run the daemon: watch Zeek logs or an interface, share signed IoCs, serve the API."""
     from agent.daemon import run_agent
@@ -282,15 +301,27 @@ def agent(
         raise _fail("give --zeek-dir or -i INTERFACE, not both")
     if interface is None and (bpf or bpf_file):
         raise _fail("--bpf and --bpf-file go with -i INTERFACE")
+    _check_engine(engine)
     capture = None
-    if interface is not None:  # opened now: a missing capability fails before start-up
-        capture = LiveCapture(interface, program=_bpf_program(interface, bpf, bpf_file))
-        try:
-            capture.open()
-        except LiveCaptureError as exc:
-            raise _fail(str(exc)) from None
+    zeek_on = None  # (interface, bpf) for Zeek on the interface
+    if interface is not None:
+        import shutil
+
+        use_zeek = engine == "zeek" or (engine == "auto" and shutil.which("zeek"))
+        if use_zeek:
+            if shutil.which("zeek") is None:
+                raise _fail("--engine zeek: zeek is not on PATH")
+            if bpf_file is not None:
+                raise _fail("--bpf-file works with the built-in engine; give Zeek --bpf")
+            zeek_on = (interface, bpf)
+        else:  # opened now: a missing capability fails before start-up
+            capture = LiveCapture(interface, program=_bpf_program(interface, bpf, bpf_file))
+            try:
+                capture.open()
+            except LiveCaptureError as exc:
+                raise _fail(str(exc)) from None
     try:
-        code = run_agent(cfg, data_dir or _default_data_dir(), zeek_dir, capture)
+        code = run_agent(cfg, data_dir or _default_data_dir(), zeek_dir, capture, zeek_on)
     except (SecretError, OSError) as exc:
         raise _fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - one line for the operator

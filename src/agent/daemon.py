@@ -126,10 +126,13 @@ def run_agent(
     data_dir: Path,
     zeek_dir: Path | None,
     capture: LiveCapture | None = None,
+    zeek_on: tuple[str, str | None] | None = None,
 ) -> int:
     """The daemon. Detection follows `zeek_dir`, or reads `capture` (an opened
-    live capture: `starling agent -i`); with neither, the agent only relays,
-    answers the API and applies peer decisions."""
+    live capture: `starling agent -i`), or runs Zeek on an interface (`zeek_on`:
+    interface, BPF expression); with none, the agent only relays, answers the API
+    and applies peer decisions."""
+    detecting = zeek_dir is not None or capture is not None or zeek_on is not None
     _setup_logging()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = load_identity(data_dir)
@@ -173,11 +176,11 @@ def run_agent(
                 is_protected=_protected(allowlist),
                 window_seconds=config.profiles.window_seconds,
             )
-            if zeek_dir is not None or capture is not None:
+            if detecting:
                 peering.on_evidence = _enqueue(inject, peering)
             peering.start()
         blocking = _start_blocking(config, block_store, allowlist, peering)
-        if zeek_dir is not None or capture is not None:
+        if detecting:
             detector = threading.Thread(
                 target=_detect,
                 args=(
@@ -190,6 +193,7 @@ def run_agent(
                     holder,
                     capture,
                     feed,
+                    zeek_on,
                 ),
                 name="detection",
                 daemon=True,
@@ -267,11 +271,14 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
     intel: IntelHolder | None = None,
     capture: LiveCapture | None = None,
     feed: LiveFeed | None = None,
+    zeek_on: tuple[str, str | None] | None = None,
 ) -> None:
     outdir = data_dir / "analysis" / time.strftime("%Y%m%d-%H%M%S")
-    spec = (
-        str(zeek_dir) if zeek_dir is not None else f"iface-{capture.interface if capture else ''}"
-    )
+    interface, bpf = zeek_on if zeek_on is not None else (None, None)
+    if zeek_dir is not None:
+        spec = str(zeek_dir)
+    else:
+        spec = f"iface-{capture.interface if capture is not None else interface}"
 
     def on_batch(records: int, flows: int, newest: float | None) -> None:
         if feed is not None:
@@ -289,6 +296,9 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
             intel=intel,
             capture=capture,
             on_batch=on_batch,
+            interface=interface,
+            bpf=bpf,
+            engine="zeek" if zeek_on is not None else "builtin",
         )
     except Exception:
         log.exception("detection loop stopped")

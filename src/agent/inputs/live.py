@@ -31,12 +31,22 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+from agent.inputs.follow import DirectoryFollower
+from agent.inputs.skips import SkipLog
 from detection.model import Record
 from detection.packets import PacketEngine
 from detection.packets.engine import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
-__all__ = ["LiveCapture", "LiveCaptureError", "LivePoller", "compile_filter", "parse_program"]
+__all__ = [
+    "LiveCapture",
+    "LiveCaptureError",
+    "LivePoller",
+    "ZeekLive",
+    "compile_filter",
+    "parse_program",
+]
 
 _ETH_P_ALL = 0x0003
 _SO_ATTACH_FILTER = 26
@@ -255,3 +265,110 @@ class LivePoller:
             while True:
                 self._queue.get_nowait()
         self._thread.join(timeout=5)
+
+
+class ZeekLive:
+    """Zeek on a live interface, its logs followed: used instead of the built-in
+    engine when `zeek` is on PATH (Zeek knows more protocols and logs
+    certificates, files, notices). Same surface as `LivePoller`.
+
+    Zeek writes its logs into `log_dir` (kept: they are the evidence's source);
+    its stderr goes to ``zeek.stderr`` there. `finish` stops Zeek with SIGTERM —
+    it then writes out its open connections — and reads what it wrote; a Zeek that
+    exits by itself ends the input (`error`)."""
+
+    def __init__(
+        self,
+        zeek: str,
+        interface: str,
+        log_dir: Path,
+        skips: SkipLog,
+        *,
+        bpf: str | None = None,
+        max_line_bytes: int = 1 << 20,
+    ) -> None:
+        self.interface = interface
+        self.directory = str(log_dir)
+        self.error: str | None = None
+        self._argv = [zeek, "-C", "-i", interface, "LogAscii::use_json=F"]
+        if bpf:
+            self._argv[1:1] = ["-f", bpf]
+        self._log_dir = log_dir
+        self._skips = skips
+        self._max_line_bytes = max_line_bytes
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._follower: DirectoryFollower | None = None
+        self._done = False
+
+    def start(self) -> None:
+        """Start Zeek; `LiveCaptureError` if it cannot run or exits at once."""
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        err = (self._log_dir / "zeek.stderr").open("wb")
+        try:
+            self._proc = subprocess.Popen(
+                self._argv, cwd=self._log_dir, stdout=subprocess.DEVNULL, stderr=err
+            )
+        except OSError as exc:
+            raise LiveCaptureError(f"cannot run zeek: {exc.strerror or exc}") from None
+        finally:
+            err.close()
+        try:
+            self._proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass  # running: good
+        else:
+            raise LiveCaptureError(f"zeek on {self.interface} exited at once: {self._stderr()}")
+        self._follower = DirectoryFollower(
+            self._log_dir, self._skips, max_line_bytes=self._max_line_bytes
+        )
+
+    def _stderr(self) -> str:
+        try:
+            text = (self._log_dir / "zeek.stderr").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no stderr)"
+        return text.strip().splitlines()[-1][:300] if text.strip() else "(no stderr)"
+
+    @property
+    def lines(self) -> int:
+        return self._follower.lines if self._follower is not None else 0
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def poll(self) -> list[Record]:
+        if self._follower is None:
+            return []
+        batch = self._follower.poll()
+        if not batch and self._proc is not None and self._proc.poll() is not None:
+            self.error = f"zeek on {self.interface} exited ({self._proc.returncode}): " + (
+                self._stderr()
+            )
+            self._done = True
+        return batch
+
+    def finish(self, timeout: float = 10.0) -> list[Record]:
+        """Stop Zeek (it logs its open connections) and read the rest."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        out: list[Record] = []
+        if self._follower is not None:
+            while batch := self._follower.poll():
+                out += batch
+        self._done = True
+        return out
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if self._follower is not None:
+            self._follower.close()

@@ -285,3 +285,144 @@ def test_agent_interface_without_the_device_fails_in_one_line(tmp_path: Path) ->
         timeout=60,
     )
     assert proc.returncode == 2 and "no-such-if0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# A stand-in for Zeek on an interface (Zeek is not installed here): it records its
+# arguments, writes a conn.log of 40 rejected connections as they "happen", and on
+# SIGTERM logs one more (the open connection Zeek flushes when it stops).
+_FAKE_ZEEK = textwrap.dedent(
+    """\
+    #!/usr/bin/env python3
+    import json, signal, sys, time
+    args = sys.argv[1:]
+    with open("argv.json", "w") as f:
+        json.dump(args, f)
+    iface = args[args.index("-i") + 1]
+    if iface == "bad0":
+        print("fatal error: problem with interface bad0", file=sys.stderr)
+        sys.exit(1)
+    fields = ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration "
+              "orig_bytes resp_bytes conn_state history orig_pkts resp_pkts").split()
+    def line(i, state, hist):
+        return "\\t".join([f"{time.time():.6f}", f"Cz{i}", "10.9.9.9", "40000", "10.9.9.1",
+                          str(1000 + i), "tcp", "-", "0.001", "0", "0", state, hist, "1",
+                          "1"]) + "\\n"
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    with open("conn.log", "w") as f:
+        f.write("#separator \\\\x09\\n#set_separator\\t,\\n#empty_field\\t(empty)\\n"
+                "#unset_field\\t-\\n#path\\tconn\\n#fields\\t" + "\\t".join(fields) + "\\n")
+        for i in range(40):
+            f.write(line(i, "REJ", "Sr"))
+        f.flush()
+        while not stop:
+            time.sleep(0.05)
+        f.write(line(40, "S0", "S"))
+    """
+)
+
+
+_ANALYZE = [sys.executable, "-m", "agent", "analyze"]
+_AGENT = [sys.executable, "-m", "agent", "agent"]
+
+
+@pytest.fixture
+def fake_zeek(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    zeek = bin_dir / "zeek"
+    zeek.write_text(_FAKE_ZEEK)
+    zeek.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_zeek_on_path_runs_on_the_interface_and_its_logs_are_followed(
+    fake_zeek: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    agent = subprocess.Popen(
+        [*_ANALYZE, "-i", "fake0", "--bpf", "tcp port 1000", "-o", str(out), "--json"],
+        env=fake_zeek,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            not (out / "alerts.json").exists()
+            or b"vertical" not in (out / "alerts.json").read_bytes()
+        ):
+            assert agent.poll() is None, agent.communicate()
+            assert time.monotonic() < deadline, "no evidence from Zeek's log"
+            time.sleep(0.1)
+        agent.send_signal(signal.SIGINT)
+        stdout, stderr = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, stderr
+    summary = orjson.loads(stdout)
+    assert summary["capture_engine"] == "zeek" and summary["capture_error"] is None
+    assert summary["flows"] == 41  # 40 while running + the one Zeek logs when stopped
+    argv = orjson.loads((out / "zeek" / "argv.json").read_bytes())
+    assert argv[argv.index("-i") + 1] == "fake0" and "tcp port 1000" in argv
+    assert (out / "zeek" / "conn.log").exists()  # Zeek's logs are kept with the outputs
+
+
+def test_zeek_failing_on_the_interface_is_one_line_and_builtin_can_be_forced(
+    fake_zeek: dict[str, str], tmp_path: Path
+) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "agent", "analyze", "-i", "bad0", "-o", str(tmp_path / "o")],
+        env=fake_zeek,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "problem with interface bad0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    builtin = subprocess.run(
+        [*_ANALYZE, "-i", "no-such-if0", "--engine", "builtin", "-o", str(tmp_path / "o2")],
+        env=fake_zeek,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert builtin.returncode == 2 and "cannot capture on 'no-such-if0'" in builtin.stderr
+
+
+def test_starling_agent_runs_zeek_on_the_interface_when_it_is_installed(
+    fake_zeek: dict[str, str], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "agent"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("p2p:\n  enabled: false\napi:\n  port: 0\n")
+    agent = subprocess.Popen(
+        [*_AGENT, "-i", "fake0", "-c", str(cfg), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**fake_zeek, "STARLING_API_TOKEN": "test-token-0123456789abcdef"},
+    )
+    try:
+        assert agent.stdout is not None
+        while not agent.stdout.readline().startswith('{"event":"ready"'):
+            assert agent.poll() is None, "the agent exited before it was ready"
+        deadline = time.monotonic() + 60
+        while not list(data_dir.glob("analysis/*/zeek/conn.log")):
+            assert time.monotonic() < deadline, "zeek was not started"
+            time.sleep(0.1)
+        time.sleep(2.0)  # the follower's polls pick the log up
+        agent.send_signal(signal.SIGTERM)
+        agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    with open_store(str(data_dir / "starling.db")) as store:
+        found = store.evidence(ip="10.9.9.9", type="vertical_port_scan")
+    assert found and found[0].victim == "10.9.9.1"
