@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import importlib.metadata
 import queue
 import resource
@@ -414,6 +415,10 @@ def analyze(
     bar = _Progress(progress, lambda: source.bytes_total if source else 0)
     cleanup = _Cleanup()
     failed: BaseException | None = None  # what the run itself raised, if anything
+    # Everything built so far (detectors' tables, reference data, the intel index)
+    # lives as long as the run: keep it out of the cyclic GC's full collections
+    # (~4 % of a run); `unfreeze` in the cleanup below hands it back.
+    gc.freeze()
     try:
         if source is not None:
             feed = pipeline.feed
@@ -462,6 +467,7 @@ def analyze(
         # Every step runs even if an earlier one raised; summary.json is written
         # last but one and names every failure ("errors"); then the first
         # failure is re-raised (unless the run itself is already raising).
+        gc.unfreeze()
         cleanup.run("progress", bar.stop)
         cleanup.run("signals", lambda: _restore_signal_handlers(previous_handlers))
         seconds = time.perf_counter() - started

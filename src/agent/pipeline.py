@@ -58,7 +58,15 @@ from agent.config import Config
 from detection.accumulator import Accumulator
 from detection.allowlist import Allowlist
 from detection.heuristics import REGISTRY, DetectionContext, Detector
-from detection.heuristics.base import ADDRESS_KINDS
+from detection.heuristics.base import (
+    ADDRESS_KINDS,
+    ALL_TRAITS,
+    HAS_SOURCE_MAC,
+    LONG_FLOW,
+    LONG_FLOW_SECONDS,
+    PORT_ZERO,
+    UNANSWERED,
+)
 from detection.intel.index import IntelIndex
 from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
 from detection.profiles import ProfileTracker
@@ -80,6 +88,8 @@ _JUMP_CONFIRM = 1000  # consecutive far-ahead records that confirm a time jump
 _MAX_ROUTES = 65_536  # cached routes (`RouteKey`); cleared when full
 
 RouteKey = tuple[str, int | None, str, int, int]  # proto, dport, service, address kinds
+# A route's cache key: the `RouteKey` and the flow's traits (`base.flow_traits`).
+_CacheKey = tuple[str, int | None, str, int, int, int]
 FlowObserver = Callable[[Flow, int], Sequence[Evidence] | None]
 
 
@@ -107,16 +117,25 @@ class Pipeline:
         self.config = config
         self.width = config.profiles.window_seconds
         self.allowlist = allowlist if allowlist is not None and not allowlist.is_empty else None
+        # The allowlist as far as flows go: None when no entry has the "flows" scope
+        # (then `flow_reason` is None for every flow, and is not asked per flow).
+        self._flow_allowlist = (
+            self.allowlist
+            if self.allowlist is not None
+            and any("flows" in e.scopes for e in self.allowlist.entries)
+            else None
+        )
         self.detectors = (
             list(detectors) if detectors is not None else build_detectors(config, context)
         )
         self.profiles = ProfileTracker(config.profiles.direction, config.profiles.late_windows)
+        self._observe_profile = self.profiles.observe_flow  # bound once: called per flow
         self.accumulator = Accumulator(config.alert_threshold)
         self._flow_detectors = [d for d in self.detectors if Flow in d.consumes]
         self._route_flows = route_flows
         # (proto, dport, service, address kinds) -> the bound `observe` of each detector that wants
         # such flows (`Detector.wants_flow`); one dict lookup per flow.
-        self._routes: dict[RouteKey, tuple[FlowObserver, ...]] = {}
+        self._routes: dict[_CacheKey, tuple[FlowObserver, ...]] = {}
         self._by_type: dict[type, list[Detector]] = {}
         for d in self.detectors:
             for t in d.consumes:
@@ -164,23 +183,29 @@ class Pipeline:
                 self.late_records += 1
         if type(record) is Flow:
             self.flows += 1
-            if self.allowlist is not None and self.allowlist.flow_reason(
+            if self._flow_allowlist is not None and self._flow_allowlist.flow_reason(
                 record.saddr, record.daddr, record.smac, record.dmac, domains_of=self._domains_of
             ):
                 self.flows_ignored += 1
                 return out or _NOTHING
-            self.profiles.observe_flow(record, window)
+            self._observe_profile(record, window)
             kinds = ADDRESS_KINDS
+            dport = record.dport
             key = (
                 record.proto,
-                record.dport,
+                dport,
                 record.service,
                 kinds[record.saddr],
                 kinds[record.daddr],
+                # `base.flow_traits`, inline
+                (HAS_SOURCE_MAC if record.smac else 0)
+                | (PORT_ZERO if dport == 0 or record.sport == 0 else 0)
+                | (LONG_FLOW if record.duration > LONG_FLOW_SECONDS else 0)
+                | (0 if record.established else UNANSWERED),
             )
             observers = self._routes.get(key)
             if observers is None:
-                observers = self._route(key)
+                observers = self._route(key[:5], key[5])
             for observe in observers:
                 found = observe(record, window)
                 if found:
@@ -193,6 +218,9 @@ class Pipeline:
             found = det.observe(record, window)
             if found:
                 out = self._evidence(found, out)
+            if det.reroute:  # e.g. its first DNS record: it may want more flows now
+                det.reroute = False
+                self._routes.clear()
         return out or _NOTHING
 
     def use_intel(self, index: IntelIndex) -> None:
@@ -220,15 +248,17 @@ class Pipeline:
 
     # -- internals -------------------------------------------------------------------
 
-    def _route(self, key: RouteKey) -> tuple[FlowObserver, ...]:
+    def _route(self, key: RouteKey, traits: int = ALL_TRAITS) -> tuple[FlowObserver, ...]:
+        """The observers of flows with this route key and these traits (cached)."""
         if len(self._routes) >= _MAX_ROUTES:
             self._routes.clear()  # e.g. a scan of every port: rebuilt as flows come
         observers = tuple(
             det.observe  # type: ignore[misc]  # observe takes any Record; Flows here
             for det in self._flow_detectors
-            if not self._route_flows or det.wants_flow(*key)
+            if not self._route_flows
+            or ((not det.needs_traits or det.needs_traits & traits) and det.wants_flow(*key))
         )
-        self._routes[key] = observers
+        self._routes[(*key, traits)] = observers
         return observers
 
     def _hold(self, record: Record) -> Sequence[Action]:

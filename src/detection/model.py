@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -314,6 +315,21 @@ THREAT_WEIGHTS: dict[ThreatLevel, float] = {
 _EVIDENCE_NS = uuid.UUID("6f1c2a52-0a8e-4d59-9a59-2f1f0d3c7a10")
 _ALERT_NS = uuid.UUID("c7d1b4e8-51a3-4a8c-b7e5-3f4f3d6a2b21")
 _MAX_UIDS = 100
+# `uuid.uuid5` computed directly (same ids): SHA-1 of namespace + name, version 5
+# and RFC 4122 variant bits set. A third of the cost, and findings are built on the
+# hot path (tens of thousands per million flows).
+_EVIDENCE_SHA1 = hashlib.sha1(_EVIDENCE_NS.bytes, usedforsecurity=False)
+_ALERT_SHA1 = hashlib.sha1(_ALERT_NS.bytes, usedforsecurity=False)
+_UUID_CLEAR = (1 << 128) - 1 - (0xF000 << 64) - (0xC000 << 48)  # version and variant bits
+_UUID_V5 = (0x5000 << 64) | (0x8000 << 48)
+
+
+def _uuid5(namespace: Any, name: str) -> str:
+    """``str(uuid.uuid5(ns, name))`` from `namespace`, a SHA-1 already fed the ns bytes."""
+    h = namespace.copy()
+    h.update(name.encode())
+    x = f"{(int.from_bytes(h.digest()[:16]) & _UUID_CLEAR) | _UUID_V5:032x}"
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _check_unit(name: str, value: float) -> None:
@@ -363,21 +379,12 @@ class Evidence:
         if len(self.uids) > _MAX_UIDS:
             object.__setattr__(self, "uids", tuple(self.uids[:_MAX_UIDS]))
         if not self.id:
-            key = "|".join(
-                (
-                    self.source,
-                    self.type,
-                    self.attacker,
-                    self.victim or "",
-                    self.profile,
-                    repr(self.ts),
-                    str(self.timewindow),
-                    str(self.dport),
-                    str(self.proto),
-                    str(self.count),
-                )
+            key = (
+                f"{self.source!s}|{self.type!s}|{self.attacker!s}|{self.victim or ''!s}|"
+                f"{self.profile!s}|{self.ts!r}|{self.timewindow!s}|{self.dport!s}|"
+                f"{self.proto!s}|{self.count!s}"
             )
-            object.__setattr__(self, "id", str(uuid.uuid5(_EVIDENCE_NS, key)))
+            object.__setattr__(self, "id", _uuid5(_EVIDENCE_SHA1, key))
 
     @property
     def score(self) -> float:
@@ -422,7 +429,7 @@ class Alert:
             object.__setattr__(self, "uids", tuple(self.uids[:_MAX_UIDS]))
         if not self.id:
             key = "|".join((self.source, self.profile, str(self.timewindow), *self.evidence_ids))
-            object.__setattr__(self, "id", str(uuid.uuid5(_ALERT_NS, key)))
+            object.__setattr__(self, "id", _uuid5(_ALERT_SHA1, key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,9 @@ class ProfileTracker:
 
     def observe_flow(self, flow: Flow, window: int) -> None:
         ts = flow.ts
-        w = self._window(flow.saddr, window, ts)
+        w = self._open.get((flow.saddr, window))  # the common case, inline
+        if w is None:
+            w = self._window(flow.saddr, window, ts)
         if w is not None:
             w.flows_out += 1
             w.bytes_out += flow.sbytes

@@ -76,8 +76,19 @@ def _utc(ts: float) -> dt.datetime:
         return _MAX if ts > 0 else _MIN
 
 
+# The last timestamp formatted, as one (ts, text) tuple (read and replaced atomically,
+# so threads sharing it never see a mismatched pair): each finding is written in
+# three formats from one `ts`, and formatting a datetime costs more than the rest.
+_last_iso: list[tuple[float, str]] = [(math.nan, "")]
+
+
 def iso(ts: float) -> str:
-    return _utc(ts).isoformat(timespec="microseconds")
+    last = _last_iso[0]
+    if last[0] == ts and type(ts) is float:
+        return last[1]
+    text = _utc(ts).isoformat(timespec="microseconds")
+    _last_iso[0] = (ts, text)
+    return text
 
 
 def evidence_record(ev: Evidence) -> dict[str, Any]:
@@ -221,6 +232,9 @@ def eve_alert(finding: Evidence | Alert) -> dict[str, Any]:
 
 
 def _when(ts: float) -> str:
+    text = iso(ts)
+    if text[0] != "0":  # years 1000-9999: ISO's fields are strftime's (years < 1000 unpadded)
+        return f"{text[:10]} {text[11:19]}"
     return _utc(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -22,6 +22,8 @@ from detection.model import Alert, Evidence
 
 __all__ = ["OutputWriter"]
 
+_LINE = orjson.OPT_APPEND_NEWLINE  # one JSON document per line
+
 
 class OutputWriter:
     def __init__(self, outdir: Path) -> None:
@@ -32,13 +34,13 @@ class OutputWriter:
         self._eve = (outdir / "eve.json").open("wb")
 
     def evidence(self, ev: Evidence) -> None:
-        self._json.write(orjson.dumps(evidence_record(ev)) + b"\n")
-        self._eve.write(orjson.dumps(eve_alert(ev)) + b"\n")
+        self._json.write(orjson.dumps(evidence_record(ev), option=_LINE))
+        self._eve.write(orjson.dumps(eve_alert(ev), option=_LINE))
         self._log.write(evidence_line(ev) + "\n")
 
     def alert(self, alert: Alert) -> None:
-        self._json.write(orjson.dumps(alert_record(alert)) + b"\n")
-        self._eve.write(orjson.dumps(eve_alert(alert)) + b"\n")
+        self._json.write(orjson.dumps(alert_record(alert), option=_LINE))
+        self._eve.write(orjson.dumps(eve_alert(alert), option=_LINE))
         self._log.write(alert_line(alert) + "\n")
 
     def flush(self) -> None:

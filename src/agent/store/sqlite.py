@@ -59,7 +59,7 @@ import orjson
 
 from agent.blocking.decision import Decision, decision_from_json, decision_to_json
 from agent.store.base import Store, StoreError, _report_from_json, _report_to_json
-from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict, finding_to_dict
+from detection.model import Alert, Evidence, ProfileSummary, finding_from_dict
 from p2p.reports import VerifiedReport
 
 __all__ = ["SqliteStore"]
@@ -130,8 +130,11 @@ def _translated(
 
 
 def _encode(obj: Evidence | Alert | ProfileSummary) -> bytes:
+    # orjson serialises the (slotted) dataclass itself: the same bytes as
+    # `orjson.dumps(finding_to_dict(obj))` (fields in order, tuples as arrays,
+    # enums as their value; a test holds them equal) at half the cost.
     try:
-        return orjson.dumps(finding_to_dict(obj))
+        return orjson.dumps(obj)
     except orjson.JSONEncodeError as exc:
         raise StoreError(f"cannot encode {type(obj).__name__} {obj!r}: {exc}") from exc
 

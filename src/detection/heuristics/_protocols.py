@@ -167,9 +167,14 @@ class UnrecognisedServiceOnPort(Detector):
         super().__init__(params, context)
         assert isinstance(params, UnrecognisedServiceParams)
         self.p = params
+        self._match = params.match_seconds  # read per flow: a plain attribute
         self._services_seen = False
         self._org_ranges = all_org_ranges(self.context)
+        # daddr -> inside a well-known organisation's ranges? (memo, bounded)
+        self._in_org: dict[str, bool] = {}
         self._pending: dict[int, list[Flow]] = {}
+        # service name -> recognised as this protocol? (few distinct names; bounded)
+        self._recognises: dict[str, bool] = {}
         # (saddr, daddr, slot) -> window of the newest recognised flow in that slot
         self._recognised: dict[tuple[str, str, int], int] = {}
         # (saddr, daddr, window) of recognised flows, for mid-stream candidates
@@ -196,26 +201,45 @@ class UnrecognisedServiceOnPort(Detector):
             self._mark(rec.saddr, rec.daddr, rec.ts, window)
             return None
         flow = record
-        if flow.service and not self._services_seen:
+        service = flow.service
+        if service and not self._services_seen:
             self._services_seen = True
             self.reroute = True
         if flow.dport != self.port or flow.proto != "tcp" or not flow.saddr:
             return None
-        service = flow.service.lower()
-        if service and any(w in service for w in self.service_words):
-            self._mark(flow.saddr, flow.daddr, flow.ts, window)
-            return None
-        if "C" in flow.history or "c" in flow.history:
+        if service:
+            recognised = self._recognises.get(service)
+            if recognised is None:
+                recognised = self._recognised_service(service)
+            if recognised:  # `_mark`, inline
+                saddr, daddr = flow.saddr, flow.daddr
+                self._recognised[(saddr, daddr, int(flow.ts // self._match))] = window
+                self._recognised_windows.add((saddr, daddr, window))
+                return None
+        history = flow.history
+        if "C" in history or "c" in history:
             return None  # bad checksums: Zeek could not read the payload
         if not flow.established or flow.sbytes + flow.dbytes < self.p.min_bytes:
             return None
-        pending = self._pending.setdefault(window, [])
+        pending = self._pending.get(window)
+        if pending is None:
+            pending = self._pending[window] = []
         if len(pending) < self.p.max_pending:
             pending.append(flow)
         return None
 
-    def _cleared(self, flow: Flow, window: int) -> bool:
+    def _recognised_service(self, service: str) -> bool:
+        low = service.lower()
+        found = any(w in low for w in self.service_words)
+        if len(self._recognises) >= 1024:
+            self._recognises.clear()
+        self._recognises[service] = found
+        return found
+
+    def _cleared(self, flow: Flow, window: int, pairs: set[tuple[str, str]]) -> bool:
         src, dst = flow.saddr, flow.daddr
+        if (src, dst) not in pairs:
+            return False  # the pair had no recognised flow at all
         if flow.history and "S" not in flow.history:  # mid-stream (see class docstring)
             wins = self._recognised_windows
             if (
@@ -239,17 +263,33 @@ class UnrecognisedServiceOnPort(Detector):
         self._recognised_windows = {k for k in self._recognised_windows if k[2] >= window}
         return out or None
 
+    def _org_owned(self, daddr: str) -> bool:
+        found = self._in_org.get(daddr)
+        if found is None:
+            if len(self._in_org) >= 65_536:
+                self._in_org.clear()
+            found = self._in_org[daddr] = self._org_ranges.lookup(daddr)
+        return found
+
     def _decide(self, flows: list[Flow], window: int) -> list[Evidence]:
         groups: dict[tuple[str, str], list[Flow]] = {}
+        # Pairs with any recognised flow: the only ones `_cleared` can clear.
+        pairs = {(s, d) for s, d, _ in self._recognised}
+        pairs.update((s, d) for s, d, _ in self._recognised_windows)
+        cleared = self._cleared
         for f in flows:
-            if not self._cleared(f, window):
-                groups.setdefault((f.saddr, f.daddr), []).append(f)
+            if not cleared(f, window, pairs):
+                group = groups.get((f.saddr, f.daddr))
+                if group is None:
+                    groups[(f.saddr, f.daddr)] = [f]
+                else:
+                    group.append(f)
         per_source: dict[str, int] = {}
         out: list[Evidence] = []
         for (saddr, daddr), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             if per_source.get(saddr, 0) >= self.p.max_reports_per_source:
                 continue
-            if self.p.skip_organizations and self._org_ranges.lookup(daddr):
+            if self.p.skip_organizations and self._org_owned(daddr):
                 continue
             per_source[saddr] = per_source.get(saddr, 0) + 1
             n = len(group)

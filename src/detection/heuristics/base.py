@@ -19,7 +19,18 @@ yes to a flow `observe` ignores, never no to one `observe` would act on (or
 learn from). A test runs every capture with and without routing and compares
 the findings. A detector whose answer narrows as it learns (it needs a kind of
 flow only until it has seen one) sets `reroute`; the pipeline rebuilds its
-routes at the next window boundary.
+routes at the next window boundary. A detector whose answer *widens* (it needs
+flows only once a record of another type taught it something: its first DNS
+answer, a learnt address) sets `reroute` while observing that record; the
+pipeline rebuilds its routes right after that record. An answer may widen only
+on a non-flow record (after a flow the old routes stay until the next window).
+
+Flow traits: a few detectors act only on flows with a property the route key
+does not hold (a source MAC, a port 0, a long duration, no answer), yet would
+be called for nearly every flow. Such a detector sets `needs_traits` (an OR of
+the trait bits below): the pipeline adds the flow's traits (`flow_traits`) to
+the route key and hands the detector only flows with at least one of them.
+Same contract: a flow without them must be one `observe` ignores.
 
 `observe` returns ``None`` when there is nothing to report — the common case —
 so the per-record hot path allocates nothing. Thresholds arrive as a frozen
@@ -38,23 +49,49 @@ from pydantic import BaseModel, ConfigDict
 
 from detection.allowlist import CidrIndex, OrgInfo
 from detection.intel.index import IntelIndex
-from detection.model import Evidence, Record, ThreatLevel
+from detection.model import Evidence, Flow, Record, ThreatLevel
 
 __all__ = [
     "ADDRESS_KINDS",
+    "ALL_TRAITS",
+    "HAS_SOURCE_MAC",
+    "LONG_FLOW",
+    "LONG_FLOW_SECONDS",
+    "PORT_ZERO",
     "PRIVATE",
     "PUBLIC",
     "SPECIAL",
+    "UNANSWERED",
     "AddressKinds",
     "DetectionContext",
     "Detector",
     "DetectorParams",
     "OrgPort",
+    "flow_traits",
     "is_multicast_or_broadcast",
     "is_private",
     "is_special",
     "report_due",
 ]
+
+
+# Flow traits (module header): bits of `flow_traits`, named by `Detector.needs_traits`.
+HAS_SOURCE_MAC = 1  # the flow names its source MAC address
+PORT_ZERO = 2  # source or destination port 0
+LONG_FLOW = 4  # duration over LONG_FLOW_SECONDS
+UNANSWERED = 8  # not established
+ALL_TRAITS = HAS_SOURCE_MAC | PORT_ZERO | LONG_FLOW | UNANSWERED
+LONG_FLOW_SECONDS = 60.0
+
+
+def flow_traits(flow: Flow) -> int:
+    """The trait bits of `flow` (the pipeline computes the same inline, per flow)."""
+    return (
+        (HAS_SOURCE_MAC if flow.smac else 0)
+        | (PORT_ZERO if flow.sport == 0 or flow.dport == 0 else 0)
+        | (LONG_FLOW if flow.duration > LONG_FLOW_SECONDS else 0)
+        | (0 if flow.established else UNANSWERED)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +133,9 @@ class Detector(ABC):
     name: ClassVar[str]
     consumes: ClassVar[tuple[type, ...]]
     Params: ClassVar[type[DetectorParams]]
+    # Flow traits a flow needs (at least one) to matter here; 0: none needed
+    # (module header). A class default, so it holds before `__init__` too.
+    needs_traits: int = 0
 
     def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
         self.params = params

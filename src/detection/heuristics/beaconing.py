@@ -52,6 +52,8 @@ from detection.model import Evidence, Flow, ThreatLevel
 
 __all__ = ["Beaconing", "BeaconingParams", "periodicity"]
 
+_PROTOS = frozenset({"tcp", "udp"})
+
 
 class BeaconingParams(DetectorParams):
     min_intervals: int = 10  # gaps (so min_intervals + 1 check-ins) before a verdict
@@ -106,6 +108,7 @@ class Beaconing(Detector):
         self._max_period = params.max_period_seconds
         self._min_intervals = params.min_intervals
         self._ignore_private = params.ignore_private
+        self._max_pairs = params.max_pairs
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
@@ -117,9 +120,10 @@ class Beaconing(Detector):
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # routed by `consumes`
         ts = flow.ts
-        self._newest = max(self._newest, ts)
+        if ts > self._newest:  # noqa: PLR1730  # cheaper than max() on the per-flow path
+            self._newest = ts
         proto = flow.proto
-        if proto not in {"tcp", "udp"} or not flow.saddr or flow.dport in self._ignore:
+        if proto not in _PROTOS or not flow.saddr or flow.dport in self._ignore:
             return None
         kind = ADDRESS_KINDS[flow.daddr]
         if kind == SPECIAL or (kind == PRIVATE and self._ignore_private):
@@ -127,12 +131,16 @@ class Beaconing(Detector):
         key = (flow.saddr, flow.daddr, flow.dport, proto)
         series = self._series.get(key)
         if series is None:
-            first = self._first.get(key)
-            if first is None or ts - first < self._merge:
-                if first is None:
-                    self._remember_first(key, ts)
+            firsts = self._first
+            first = firsts.get(key)
+            if first is None:  # seen once (the common case)
+                if len(firsts) >= self._max_pairs:
+                    del firsts[next(iter(firsts))]
+                firsts[key] = ts
                 return None
-            del self._first[key]
+            if ts - first < self._merge:
+                return None
+            del firsts[key]
             series = self._new_series(key, first)
         gap = ts - series.last
         if gap < self._merge:  # same check-in, or out of order
@@ -151,11 +159,6 @@ class Beaconing(Detector):
         elif n < series.next_report:
             return None
         return self._test(series, n, flow, window)
-
-    def _remember_first(self, key: tuple[str, str, int | None, str], ts: float) -> None:
-        if len(self._first) >= self.p.max_pairs:
-            del self._first[next(iter(self._first))]
-        self._first[key] = ts
 
     def _new_series(self, key: tuple[str, str, int | None, str], first: float) -> _Series:
         if len(self._series) >= self.p.max_pairs:

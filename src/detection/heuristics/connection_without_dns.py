@@ -85,12 +85,19 @@ class ConnectionWithoutDns(Detector):
         self._own = self.context.own_addresses
         self._resolved = BoundedLru(params.max_resolved)  # ip -> last answer ts
         self._servers = BoundedLru(10_000)  # DNS/DHCP servers seen -> last ts
+        self._last_server: str | None = None  # the key `_servers` set last (its newest)
         self._kinds = ADDRESS_KINDS
         self._dns_seen = False
         self._last_ts = float("-inf")
         # window -> (saddr, daddr) -> candidate
         self._candidates: dict[int, dict[tuple[str, str], _Candidate]] = {}
         self._n_candidates = 0
+
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        # Before the first DNS record only the DNS/DHCP servers are learnt from flows.
+        return self._dns_seen or dport in _SERVER_PORTS
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: Flow | DnsRecord = record  # type: ignore[assignment]  # only these are routed here
@@ -102,7 +109,14 @@ class ConnectionWithoutDns(Detector):
         dport = flow.dport
         if dport in _SERVER_PORTS:
             if flow.established:
-                self._servers.set(flow.daddr, flow.ts)
+                daddr = flow.daddr
+                if daddr == self._last_server:
+                    # Already the most recently set key: refreshing its value in
+                    # place is `BoundedLru.set` without the move (few servers, many flows).
+                    self._servers[daddr] = flow.ts
+                else:
+                    self._servers.set(daddr, flow.ts)
+                    self._last_server = daddr
             return None
         if not self._dns_seen:
             return None  # before the first DNS record, the input says nothing about DNS
@@ -130,9 +144,12 @@ class ConnectionWithoutDns(Detector):
         return None
 
     def _observe_dns(self, rec: DnsRecord) -> None:
-        self._dns_seen = True
+        if not self._dns_seen:
+            self._dns_seen = True
+            self.reroute = True  # every flow matters from now on (`wants_flow`)
         if rec.daddr:
             self._servers.set(rec.daddr, rec.ts)
+            self._last_server = rec.daddr
         for answer in rec.answers:
             if is_ip_literal(answer):
                 self._resolved.set(answer, rec.ts)

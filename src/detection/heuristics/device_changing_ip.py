@@ -26,7 +26,12 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from detection.heuristics._connections import PUBLIC, is_private
-from detection.heuristics.base import DetectionContext, Detector, DetectorParams
+from detection.heuristics.base import (
+    HAS_SOURCE_MAC,
+    DetectionContext,
+    Detector,
+    DetectorParams,
+)
 from detection.model import ArpRecord, DhcpRecord, Evidence, Flow, ThreatLevel
 
 __all__ = ["DeviceChangingIp", "DeviceChangingIpParams"]
@@ -67,6 +72,7 @@ class DeviceChangingIp(Detector):
         assert isinstance(params, DeviceChangingIpParams)
         self.p = params
         self._bindings: dict[str, _Binding] = {}  # mac -> current binding, LRU order
+        self.needs_traits = HAS_SOURCE_MAC  # a flow without its source MAC binds nothing
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int

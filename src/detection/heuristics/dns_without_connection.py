@@ -89,10 +89,18 @@ class DnsWithoutConnection(Detector):
         self._dns_seen = False
         self._last_ts = float("-inf")
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        # Before the first DNS record a flow only tells that flows exist (one is enough).
+        return self._dns_seen or not self._flows_seen
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         rec: Flow | DnsRecord = record  # type: ignore[assignment]  # only these are routed here
         if type(rec) is Flow:
-            self._flows_seen = True
+            if not self._flows_seen:
+                self._flows_seen = True
+                self.reroute = not self._dns_seen  # `wants_flow` narrows
             if not self._dns_seen:
                 return None  # no query yet that a contact could clear
             contacted = self._contacted
@@ -102,7 +110,9 @@ class DnsWithoutConnection(Detector):
             self._last_ts = max(self._last_ts, rec.ts)
             return None
         dns: DnsRecord = rec  # type: ignore[assignment]  # not a Flow: a DnsRecord
-        self._dns_seen = True
+        if not self._dns_seen:
+            self._dns_seen = True
+            self.reroute = True  # every flow matters from now on (`wants_flow`)
         self._last_ts = max(self._last_ts, dns.ts)
         if not dns.answers or dns.qtype not in _QTYPES or not dns.saddr:
             return None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from detection.heuristics.base import (
+    LONG_FLOW,
+    LONG_FLOW_SECONDS,
     DetectionContext,
     Detector,
     DetectorParams,
@@ -36,6 +38,8 @@ class LongConnection(Detector):
         super().__init__(params, context)
         assert isinstance(params, LongConnectionParams)
         self.threshold = params.threshold_seconds
+        if self.threshold >= LONG_FLOW_SECONDS:  # only flows longer than that matter
+            self.needs_traits = LONG_FLOW
         # (saddr, daddr, dport, window) -> number of long flows
         self._seen: dict[tuple[str, str, int | None, int], int] = {}
 

@@ -64,9 +64,18 @@ class PastebinDownload(Detector):
         key = (client, address)
         if key in self._addresses:
             return
-        if len(self._addresses) >= self.p.max_addresses:
+        if not self._addresses:
+            self.reroute = True  # flows matter from now on (`wants_flow`)
+        elif len(self._addresses) >= self.p.max_addresses:
             self._addresses.clear()
         self._addresses[key] = name
+
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        # A flow is a download only to a learnt address (learnt from DNS/TLS records:
+        # the pipeline re-routes at once when the first is learnt), never on port 80.
+        return bool(self._addresses) and dport != 80
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         if type(record) is Flow:  # the hot path: nothing learnt, nothing to look up

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from detection.heuristics._connections import SteppedFlowDetector
 from detection.heuristics.base import (
+    PORT_ZERO,
     DetectionContext,
     DetectorParams,
     is_multicast_or_broadcast,
@@ -46,6 +47,7 @@ class PortZero(SteppedFlowDetector):
         super().__init__(params, context)
         assert isinstance(params, PortZeroParams)
         self.confidence = params.confidence
+        self.needs_traits = PORT_ZERO  # a flow from or to port 0
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from detection.heuristics._connections import SteppedFlowDetector
-from detection.heuristics.base import DetectionContext, DetectorParams
+from detection.heuristics.base import UNANSWERED, DetectionContext, DetectorParams
 from detection.model import Evidence, Flow, ThreatLevel
 
 __all__ = ["ReconnectionAttempts", "ReconnectionAttemptsParams", "is_rejected"]
@@ -53,6 +53,7 @@ class ReconnectionAttempts(SteppedFlowDetector):
         assert isinstance(params, ReconnectionAttemptsParams)
         self.p = params
         self._telnet = frozenset(params.telnet_ports)
+        self.needs_traits = UNANSWERED  # established connections are not attempts
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from detection.heuristics._intel import IntelDetector, IntelParams
+from detection.heuristics.base import DetectionContext, DetectorParams
+from detection.intel.index import IntelIndex, IntelMatch
 from detection.intel.model import IocKind
 from detection.model import Evidence, Flow
 
@@ -24,10 +26,30 @@ class ThreatIntelIpParams(IntelParams):
     pass
 
 
+_MEMO_CAP = 65_536  # addresses whose listing is remembered here (cleared when full)
+
+
 class ThreatIntelIp(IntelDetector):
     name = "threat_intel_ip"
     consumes = (Flow,)
     Params = ThreatIntelIpParams
+
+    def __init__(self, params: DetectorParams, context: DetectionContext | None = None) -> None:
+        super().__init__(params, context)
+        # address -> its listing in `self.intel` (None: not listed). The index memoises
+        # too, but two plain dict reads per flow cost less than two method calls.
+        self._listed: dict[str, IntelMatch | None] = {}
+
+    def use_intel(self, index: IntelIndex) -> None:
+        super().use_intel(index)
+        self._listed = {}
+
+    def _lookup(self, ip: str) -> IntelMatch | None:
+        listed = self._listed
+        if len(listed) >= _MEMO_CAP:
+            listed.clear()
+        found = listed[ip] = self.intel.lookup_ip(ip)
+        return found
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
@@ -36,12 +58,13 @@ class ThreatIntelIp(IntelDetector):
 
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
-        lookup = self.intel.lookup_ip
-        listed = lookup(flow.daddr)
+        memo = self._listed
+        daddr, saddr = flow.daddr, flow.saddr
+        listed = memo[daddr] if daddr in memo else self._lookup(daddr)
         if listed is not None:
             attacker, victim, role = flow.daddr, flow.saddr, "to"
         else:
-            listed = lookup(flow.saddr)
+            listed = memo[saddr] if saddr in memo else self._lookup(saddr)
             if listed is None:
                 return None
             attacker, victim, role = flow.saddr, flow.daddr, "from"

@@ -46,6 +46,11 @@ class TorExitNode(SteppedFlowDetector):
         self.confidence = params.confidence
         self._exits = self.context.tor_exit_nodes
 
+    def wants_flow(
+        self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
+    ) -> bool:
+        return bool(self._exits)  # no exit list: nothing to match
+
     def observe(self, record: object, window: int) -> Sequence[Evidence] | None:
         flow: Flow = record  # type: ignore[assignment]  # the pipeline routes only Flow here
         exits = self._exits
