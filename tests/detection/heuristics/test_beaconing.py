@@ -52,6 +52,20 @@ def test_large_jitter_is_quiet(rec: SimpleNamespace) -> None:
     assert rec.drive(Beaconing(BeaconingParams()), flows) == []
 
 
+def test_randomised_sleep_needs_a_longer_series(rec: SimpleNamespace) -> None:
+    # ±25 % uniform jitter around 3 s (like test-cc capture 2): MAD ~12 % of the period
+    quiet = beacon(rec, 15, period=3.0, jitter=0.75, seed=3)  # 14 gaps: too few to tell
+    assert rec.drive(Beaconing(BeaconingParams()), quiet) == []
+    (ev,) = rec.drive(
+        Beaconing(BeaconingParams()), beacon(rec, 25, period=3.0, jitter=0.75, seed=3)
+    )
+    assert ev.count == 21  # tested at 20 gaps
+    steady = rec.drive(Beaconing(BeaconingParams()), beacon(rec, 25, period=3.0, jitter=0.05))
+    assert ev.confidence < steady[0].confidence  # less steady, less sure
+    loose_only = BeaconingParams(jittered_max_jitter_ratio=0.1, jittered_min_regular_share=0.8)
+    assert rec.drive(Beaconing(loose_only), beacon(rec, 25, period=3.0, jitter=0.75, seed=3)) == []
+
+
 def test_private_ignored_ports_and_organisations_are_quiet(rec: SimpleNamespace) -> None:
     assert rec.drive(Beaconing(BeaconingParams()), beacon(rec, 50, daddr="192.168.1.5")) == []
     ntp = [f._replace(dport=123, proto="udp") for f in beacon(rec, 50)]
