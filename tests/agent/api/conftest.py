@@ -15,24 +15,19 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
-import queue
-import signal
 import socket
 import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from agent_process import launch_agent, stop_agents, wait_until
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -96,103 +91,11 @@ class Agent:
         return self.request("GET", path, **kw)
 
 
-def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-
-
-def start_agent(
-    root: Path,
-    name: str,
-    *,
-    zeek_dir: Path | None = None,
-    bootstrap: list[str] | None = None,
-    config: dict[str, Any] | None = None,
-    timeout: float = 60.0,
-) -> Agent:
-    data_dir = root / name
-    data_dir.mkdir(parents=True, exist_ok=True)
-    empty_feeds = root / "no-feeds.csv"
-    empty_feeds.write_text("")
-    cfg: dict[str, Any] = {
-        "p2p": {"listen": ["/ip4/127.0.0.1/tcp/0"]},
-        "api": {"host": "127.0.0.1", "port": 0},
-        "intel": {"feed_lists": [str(empty_feeds)]},
-    }
-    for section, values in (config or {}).items():
-        cfg.setdefault(section, {}).update(values)
-    cfg_path = data_dir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    argv = [
-        sys.executable,
-        "-m",
-        "agent",
-        "agent",
-        "-c",
-        str(cfg_path),
-        "--data-dir",
-        str(data_dir),
-    ]
-    for b in bootstrap or []:
-        argv += ["--bootstrap", b]
-    if zeek_dir is not None:
-        argv += ["--zeek-dir", str(zeek_dir)]
-    env = {**os.environ, "STARLING_API_TOKEN": f"admin-token-for-{name}-0123456789"}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    keep: list[str] = []
-    threading.Thread(target=_reader, args=(proc.stdout, lines, keep), daemon=True).start()
-    ready = None
-    try:
-        while ready is None:
-            line = lines.get(timeout=timeout)
-            if line.startswith('{"event":"ready"'):
-                ready = json.loads(line)
-    except queue.Empty:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"agent {name} did not become ready:\n{''.join(keep)}")
-    return Agent(
-        name,
-        proc,
-        data_dir,
-        ready["api"],
-        env["STARLING_API_TOKEN"],
-        ready["peer_id"],
-        ready["p2p"],
-        keep,
-    )
-
-
-def stop_agents(agents: list[Agent]) -> None:
-    for a in agents:
-        if a.proc.poll() is None:
-            a.proc.send_signal(signal.SIGTERM)
-    for a in agents:
-        try:
-            a.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            a.proc.kill()
-            a.proc.wait()
-        if a.proc.stdout is not None:
-            a.proc.stdout.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `predicate` until true; a request failing meanwhile (an agent still busy
-    starting, on a loaded machine) counts as not yet, not as an error."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except OSError:  # urllib.error.URLError, timeouts, refused connections
-            pass
-        time.sleep(interval)
-    return bool(predicate())
+def start_agent(root: Path, name: str, **kw: Any) -> Agent:
+    """A running agent (`agent_process.launch_agent`) wrapped for these tests."""
+    got = launch_agent(root, name, **kw)
+    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.peer_id,
+                 got.addrs, got.output)  # fmt: skip
 
 
 class EventStream:

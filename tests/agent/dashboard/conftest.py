@@ -20,15 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from agent_process import launch_agent, stop_agents, wait_until
 
 SCANNER = "46.166.151.160"
 REPO = Path(__file__).parents[3]
@@ -89,83 +84,19 @@ class Agent:
         return json.loads(raw)
 
 
-def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-
-
 def _start_agent(
-    root: Path,
-    name: str,
-    zeek_dir: Path,
-    bootstrap: list[str] | None = None,
-    timeout: float = 60.0,
+    root: Path, name: str, zeek_dir: Path, bootstrap: list[str] | None = None
 ) -> Agent:
-    data_dir = root / name
-    data_dir.mkdir(parents=True, exist_ok=True)
-    empty_feeds = root / "no-feeds.csv"
-    empty_feeds.write_text("")
-    cfg = {
-        "p2p": {"listen": ["/ip4/127.0.0.1/tcp/0"]},
-        "api": {"host": "127.0.0.1", "port": 0},
-        "intel": {"feed_lists": [str(empty_feeds)]},
-        "alerts": {"threshold": 0.5},
-    }
-    cfg_path = data_dir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    argv = [sys.executable, "-m", "agent", "agent", "-c", str(cfg_path)]
-    argv += ["--data-dir", str(data_dir), "--zeek-dir", str(zeek_dir)]
-    for b in bootstrap or []:
-        argv += ["--bootstrap", b]
-    env = {**os.environ, "STARLING_API_TOKEN": f"dashboard-admin-token-{name}-0123456789"}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    got = launch_agent(
+        root,
+        name,
+        zeek_dir=zeek_dir,
+        bootstrap=bootstrap,
+        config={"alerts": {"threshold": 0.5}},
+        token_prefix="dashboard-admin-token",
     )
-    lines: queue.Queue[str] = queue.Queue()
-    keep: list[str] = []
-    threading.Thread(target=_reader, args=(proc.stdout, lines, keep), daemon=True).start()
-    ready = None
-    try:
-        while ready is None:
-            line = lines.get(timeout=timeout)
-            if line.startswith('{"event":"ready"'):
-                ready = json.loads(line)
-    except queue.Empty:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"agent {name} did not become ready:\n{''.join(keep)}")
-    return Agent(
-        name, proc, data_dir, ready["api"], env["STARLING_API_TOKEN"], ready["peer_id"],
-        ready["p2p"], keep,
-    )  # fmt: skip
-
-
-def _stop_agents(agents: list[Agent]) -> None:
-    for a in agents:
-        if a.proc.poll() is None:
-            a.proc.send_signal(signal.SIGTERM)
-    for a in agents:
-        try:
-            a.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            a.proc.kill()
-            a.proc.wait()
-        if a.proc.stdout is not None:
-            a.proc.stdout.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `predicate` until true; a failing request meanwhile counts as not yet."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except OSError:  # urllib.error.URLError, timeouts, refused connections
-            pass
-        time.sleep(interval)
-    return bool(predicate())
+    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.peer_id,
+                 got.addrs, got.output)  # fmt: skip
 
 
 @dataclass
@@ -212,7 +143,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             )
         yield Pair(seer, neighbour)
     finally:
-        _stop_agents(agents)
+        stop_agents(agents)
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in

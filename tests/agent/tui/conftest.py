@@ -14,22 +14,16 @@ downloads). A read-only token is added to each agent's data directory.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from agent_process import launch_agent, stop_agents, wait_until
 
 SCANNER = "46.166.151.160"
 CAPTURE = Path(__file__).parents[2] / "data" / "captures" / "zeek" / "port-scans" / "horizontal"
@@ -70,100 +64,12 @@ class Agent:
         return body
 
 
-def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-
-
-def start_agent(
-    root: Path,
-    name: str,
-    *,
-    zeek_dir: Path | None = None,
-    bootstrap: list[str] | None = None,
-    config: dict[str, Any] | None = None,
-    api_port: int = 0,
-    timeout: float = 60.0,
-) -> Agent:
-    data_dir = root / name
-    data_dir.mkdir(parents=True, exist_ok=True)
-    empty_feeds = root / "no-feeds.csv"
-    empty_feeds.write_text("")
-    cfg: dict[str, Any] = {
-        "p2p": {"listen": ["/ip4/127.0.0.1/tcp/0"]},
-        "api": {"host": "127.0.0.1", "port": api_port},
-        "intel": {"feed_lists": [str(empty_feeds)]},
-    }
-    for section, values in (config or {}).items():
-        cfg.setdefault(section, {}).update(values)
-    cfg_path = data_dir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    read_only = f"read-only-token-for-{name}-0123456789"
-    ro_file = data_dir / "api-tokens-readonly"
-    ro_file.write_text(read_only + "\n")
-    ro_file.chmod(0o600)
-    argv = [sys.executable, "-m", "agent", "agent", "-c", str(cfg_path)]
-    argv += ["--data-dir", str(data_dir)]
-    for b in bootstrap or []:
-        argv += ["--bootstrap", b]
-    if zeek_dir is not None:
-        argv += ["--zeek-dir", str(zeek_dir)]
-    env = {**os.environ, "STARLING_API_TOKEN": f"admin-token-for-{name}-0123456789"}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    keep: list[str] = []
-    threading.Thread(target=_reader, args=(proc.stdout, lines, keep), daemon=True).start()
-    ready = None
-    try:
-        while ready is None:
-            line = lines.get(timeout=timeout)
-            if line.startswith('{"event":"ready"'):
-                ready = json.loads(line)
-    except queue.Empty:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"agent {name} did not become ready:\n{''.join(keep)}")
-    return Agent(
-        name,
-        proc,
-        data_dir,
-        ready["api"],
-        env["STARLING_API_TOKEN"],
-        read_only,
-        ready["peer_id"],
-        ready["p2p"],
-        keep,
-    )
-
-
-def stop_agents(agents: list[Agent]) -> None:
-    for a in agents:
-        if a.proc.poll() is None:
-            a.proc.send_signal(signal.SIGTERM)
-    for a in agents:
-        try:
-            a.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            a.proc.kill()
-            a.proc.wait()
-        if a.proc.stdout is not None:
-            a.proc.stdout.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `predicate` until true; a failing request meanwhile counts as not yet."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except OSError:  # urllib.error.URLError, timeouts, refused connections
-            pass
-        time.sleep(interval)
-    return bool(predicate())
+def start_agent(root: Path, name: str, **kw: Any) -> Agent:
+    """A running agent with a read-only token too (`agent_process.launch_agent`)."""
+    got = launch_agent(root, name, read_only=True, **kw)
+    assert got.read_only is not None
+    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.read_only,
+                 got.peer_id, got.addrs, got.output)  # fmt: skip
 
 
 @dataclass
