@@ -604,12 +604,8 @@ def _follow_loop(
         if intel is not None and intel.version != intel_version:
             intel_version = intel.version
             pipeline.use_intel(intel.get())
-        while inject is not None:
-            try:
-                ev = inject.get_nowait()
-            except queue.Empty:
-                break
-            sink(pipeline.ingest(ev))
+        if inject is not None:
+            _ingest(inject, pipeline, sink)
             sink.flush()
         batch = follower.poll()
         if batch:
