@@ -332,6 +332,11 @@ class StarlingTui(App[None]):
     def _mark(self, *views: str) -> None:
         self._dirty.update(views)
 
+    @property
+    def pending_views(self) -> frozenset[str]:
+        """Views with changes not yet drawn (the next tick, or showing the tab, draws them)."""
+        return frozenset(self._dirty)
+
     # -- stream -------------------------------------------------------------------------
 
     @work(exclusive=True, group="stream", exit_on_error=False)

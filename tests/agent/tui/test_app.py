@@ -52,13 +52,15 @@ def column(app: StarlingTui, selector: str, name: str) -> list[str]:
 
 
 async def loaded(pilot: Pilot[Any], app: StarlingTui) -> None:
-    """Live on the stream, first refresh done, the token's role known."""
+    """Live on the stream, first refresh done and drawn, the token's role known."""
     await until(
         pilot,
-        lambda: app.link == "live" and app.last_refresh is not None and app.role is not None,
+        lambda: app.link == "live"
+        and app.last_refresh is not None
+        and app.role is not None
+        and "overview" not in app.pending_views,
         "the first load",
     )
-    await pilot.pause(0.3)  # the render tick
 
 
 def run(coro: Any) -> None:
