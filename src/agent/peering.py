@@ -286,6 +286,7 @@ class PeerService:
                     return
                 self._remember((peer, ip))
                 self.book.confirmed(peer, now)
+                self.ledger.retry(peer, now)  # its disputes from before we trusted it
             self.counts["confirmations"] += 1
             return
         ms = self.aggregation.malicious_score

@@ -97,6 +97,9 @@ class StarlingModel(_Claims):
         step = 1 if trusted else -1
         for indicator in self.malicious_claims_of.get(peer, ()):
             self.trusted_claims[indicator] += step
+        if trusted:  # its disputes made before we trusted it count now
+            for reporter in self.ledger.retry(peer, now):
+                self._refresh(reporter, now)
 
     def on_report(self, reporter: str, indicator: str, score: float, now: float) -> None:
         ms = self.params.malicious_score

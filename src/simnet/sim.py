@@ -350,8 +350,11 @@ class Simulation:
         if ip in a.detected:
             return
         a.benign_seen.add(ip)
-        for p in a.pending.pop(ip, ()):
+        pending = a.pending.pop(ip, ())
+        for p in pending:
             self._judge(a, p, ip, confirm=False)
+        if pending:  # it was reported malicious before we knew it: say so now
+            self._plan_dispute(a, ip)
         if ip in a.blocked and a.blocked[ip][1] == "peers":
             self._lift(a, ip)
 

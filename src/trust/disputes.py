@@ -17,7 +17,10 @@ disputer has been for *us*:
   in our book, every malicious claim about that indicator, earlier or later,
   with weight `w(disputer) x factor` (once per disputer, reporter, indicator);
   a dispute from a peer we have not learned to trust counts for nothing, so
-  colluders and fresh identities cannot slander honest reporters this way;
+  colluders and fresh identities cannot slander honest reporters this way —
+  until the disputer earns our trust: then its earlier disputes apply
+  (`retry`, called when a peer is confirmed), so an honest newcomer's
+  first-hand knowledge is not lost for having arrived before its record;
 * disputes are claims like any other: they enter the weighted median of the
   network opinion (`trust.aggregate`), so a trusted "benign" pulls it down;
 * a dispute that our own detectors later prove wrong is a contradiction of
@@ -63,6 +66,8 @@ class DisputeLedger:
         self._benign: dict[str, set[str]] = defaultdict(set)
         self._malicious: dict[str, set[str]] = defaultdict(set)
         self._applied: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        # disputer -> indicators where its dispute waits for it to be trusted
+        self._waiting: dict[str, set[str]] = defaultdict(set)
         self.indirect_contradictions = 0
 
     def add(self, indicator: str, claim: PeerClaim, now: float) -> list[str]:
@@ -76,6 +81,7 @@ class DisputeLedger:
                 del self.claims[oldest]
                 for index in (self._benign, self._malicious, self._applied):
                     index.pop(oldest, None)
+                # (`_waiting` may still name it: `retry` skips forgotten indicators)
             per = self.claims[indicator] = {}
         reporter = claim.reporter
         per[reporter] = claim
@@ -95,8 +101,11 @@ class DisputeLedger:
             out: list[str] = []
             for d in benign:  # (never the reporter: discarded above)
                 key = (d, reporter)
-                if key in done or not book.passes(d, now, mw, mr):
-                    continue  # applied already / not (yet) trusted: re-checked next claim
+                if key in done:
+                    continue
+                if not book.passes(d, now, mw, mr):
+                    self._waiting[d].add(indicator)  # not (yet) trusted: `retry` applies it
+                    continue
                 done.add(key)
                 book.contradicted(reporter, now, weight=book.weight(d, now) * self.params.factor)
                 self.indirect_contradictions += 1
@@ -117,8 +126,29 @@ class DisputeLedger:
         else:
             return []  # applied against every one of them already
         if not is_trusted(self.book, reporter, now, self.aggregation):
-            return []  # not (yet) trusted: re-checked when the next claim arrives
+            self._waiting[reporter].add(indicator)  # not (yet) trusted: `retry` applies it
+            return []
         return [r for r in list(malicious) if self._dispute(indicator, reporter, r, now)]
+
+    def retry(self, disputer: str, now: float) -> list[str]:
+        """Apply the disputes `disputer` made before we trusted it, if we trust it now.
+
+        Call after anything that can raise a peer's weight (a confirmation).
+        Returns the reporters this contradicted. A dispute the disputer has since
+        withdrawn (its latest claim is malicious again) no longer applies.
+        """
+        waiting = self._waiting.get(disputer)
+        if not waiting or not is_trusted(self.book, disputer, now, self.aggregation):
+            return []
+        del self._waiting[disputer]
+        out: list[str] = []
+        for indicator in waiting:
+            if disputer not in self._benign.get(indicator, ()):
+                continue  # forgotten, or no longer disputed
+            for r in list(self._malicious.get(indicator, ())):
+                if self._dispute(indicator, disputer, r, now):
+                    out.append(r)
+        return out
 
     def _dispute(self, indicator: str, disputer: str, reporter: str, now: float) -> bool:
         if disputer == reporter:
@@ -130,7 +160,8 @@ class DisputeLedger:
         book = self.book
         a = self.aggregation
         if not book.passes(disputer, now, a.min_weight, a.min_reputation):  # is_trusted
-            return False  # not (yet) trusted: re-checked when the next claim arrives
+            self._waiting[disputer].add(indicator)  # not (yet) trusted: `retry` applies it
+            return False
         w = book.weight(disputer, now)
         done.add(key)
         book.contradicted(reporter, now, weight=w * self.params.factor)

@@ -155,6 +155,21 @@ def test_pending_lies_are_each_contradicted_but_confirmations_count_once() -> No
     assert rec.confirmed == 1
 
 
+def test_learning_that_a_reported_address_is_benign_publishes_a_dispute() -> None:
+    sim, obs, liar = _pair()
+    benign = sim.benign[0]
+    sim.now = 10.0
+    _lie(sim, obs, liar, benign)  # a report before the observer knows the address
+    before = sim.disputes
+    sim._benign_contact(obs, benign, False)
+    sim._loop()  # the dispute is sent after a random back-off
+    assert sim.disputes == before + 1
+    quiet = sim.benign[1]  # nobody reported this one: knowing it says nothing to anyone
+    sim._benign_contact(obs, quiet, False)
+    sim._loop()
+    assert sim.disputes == before + 1
+
+
 # -- the EigenTrust baseline -----------------------------------------------------------------
 
 

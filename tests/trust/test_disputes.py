@@ -69,3 +69,34 @@ def test_reputations_stay_bounded_and_only_fall_through_disputes(
         r = book.reputation(p, float(len(claims)))
         assert 0.0 < r < 1.0
         assert r <= r0 + 1e-12
+
+
+def _confirm(book: ReputationBook, peer: str, times: int, now: float) -> None:
+    for _ in range(times):
+        book.confirmed(peer, now)
+
+
+def test_a_dispute_made_before_the_disputer_was_trusted_applies_once_it_is() -> None:
+    ledger, book = _ledger()
+    ledger.add("x", PeerClaim("liar", 1.0, 1.0, 0.0), 0.0)
+    assert ledger.add("x", PeerClaim("newcomer", 0.0, 1.0, 1.0), 1.0) == []  # unproven yet
+    assert ledger.retry("newcomer", 2.0) == []  # still unproven: nothing, and kept waiting
+    assert "liar" not in book.peers or book.peers["liar"].contradicted == 0
+    _confirm(book, "newcomer", 5, 3.0)  # its own reports turn out right
+    assert ledger.retry("newcomer", 3.0) == ["liar"]
+    weight = book.weight("newcomer", 3.0)
+    assert book.peers["liar"].contradicted == 1
+    assert abs(book.peers["liar"].bad - 3 * weight) < 1e-9  # weighted like any trusted dispute
+    assert ledger.retry("newcomer", 4.0) == []  # once
+    # and a later malicious claim about x is disputed by it directly
+    assert ledger.add("x", PeerClaim("late", 1.0, 1.0, 5.0), 5.0) == ["late"]
+
+
+def test_a_withdrawn_dispute_does_not_apply_when_the_disputer_earns_trust() -> None:
+    ledger, book = _ledger()
+    ledger.add("x", PeerClaim("reporter", 1.0, 1.0, 0.0), 0.0)
+    ledger.add("x", PeerClaim("newcomer", 0.0, 1.0, 1.0), 1.0)
+    ledger.add("x", PeerClaim("newcomer", 0.9, 1.0, 2.0), 2.0)  # now says malicious too
+    _confirm(book, "newcomer", 5, 3.0)
+    assert ledger.retry("newcomer", 3.0) == []
+    assert "reporter" not in book.peers or book.peers["reporter"].contradicted == 0

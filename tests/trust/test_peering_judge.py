@@ -76,3 +76,23 @@ def test_judgements_survive_a_restart_and_are_not_counted_twice(tmp_path: Path) 
     view = again.reputation_view(peer)
     assert (view["confirmed"], view["contradicted"]) == (1, 1)
     store.close()
+
+
+def test_a_dispute_counts_once_its_sender_is_confirmed_enough_to_be_trusted(
+    tmp_path: Path,
+) -> None:
+    """An unproven peer's dispute is kept; the confirmations that make it trusted apply it."""
+    svc, store, clock = _service(tmp_path)
+    reporter, newcomer = Identity(b"\x04" * 32), Identity(b"\x05" * 32)
+    target = "198.51.100.77"
+    clock[0] += 1.0
+    lie = IocReport("ip", target, 1.0, 0.9, ("scan",), 0, 3600)
+    assert svc._on_gossip(Outbox(reporter, os.urandom).seal(lie, clock[0]), reporter.peer_id)
+    dispute = IocReport("ip", target, 0.0, 0.9, ("benign",), 0, 3600)
+    assert svc._on_gossip(Outbox(newcomer, os.urandom).seal(dispute, clock[0]), newcomer.peer_id)
+    assert svc.reputation_view(reporter.peer_id)["contradicted"] == 0  # an unproven disputer
+    for i in range(5):  # the newcomer's reports of five attackers we saw ourselves
+        svc._judge(newcomer.peer_id, f"203.0.113.{i}", clock[0], confirm=True)
+    view = svc.reputation_view(reporter.peer_id)
+    assert view["contradicted"] == 1 and view["reputation"] < 0.5
+    store.close()

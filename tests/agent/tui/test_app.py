@@ -55,10 +55,12 @@ async def loaded(pilot: Pilot[Any], app: StarlingTui) -> None:
     """Live on the stream, first refresh done and drawn, the token's role known."""
     await until(
         pilot,
-        lambda: app.link == "live"
-        and app.last_refresh is not None
-        and app.role is not None
-        and "overview" not in app.pending_views,
+        lambda: (
+            app.link == "live"
+            and app.last_refresh is not None
+            and app.role is not None
+            and "overview" not in app.pending_views
+        ),
         "the first load",
     )
 
