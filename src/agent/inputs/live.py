@@ -35,6 +35,7 @@ from pathlib import Path
 
 from agent.inputs.follow import DirectoryFollower
 from agent.inputs.skips import SkipLog
+from agent.inputs.zeek_scripts import usable_scripts
 from detection.model import Record
 from detection.packets import PacketEngine
 from detection.packets.engine import LINKTYPE_ETHERNET, LINKTYPE_RAW
@@ -290,7 +291,10 @@ class ZeekLive:
         self.interface = interface
         self.directory = str(log_dir)
         self.error: str | None = None
-        self._argv = [zeek, "-C", "-i", interface, "LogAscii::use_json=F"]
+        scripts, problems = usable_scripts(zeek)
+        for _ in problems:
+            skips.warn("zeek_script_unusable")  # (logged with its message)
+        self._argv = [zeek, "-C", "-i", interface, "LogAscii::use_json=F", *scripts]
         if bpf:
             self._argv[1:1] = ["-f", bpf]
         self._log_dir = log_dir

@@ -55,6 +55,7 @@ from typing import BinaryIO, cast
 from agent.inputs.pcap import CaptureFile
 from agent.inputs.skips import SkipLog
 from agent.inputs.sniff import Format, sniff_bytes, sniff_path
+from agent.inputs.zeek_scripts import usable_scripts
 from detection.model import Record
 from detection.parsers.argus import ArgusParser
 from detection.parsers.base import LineParser, ParseError, Unsupported
@@ -412,8 +413,11 @@ class RecordSource:
             if _is_gzip(path):  # zeek reads plain captures only
                 capture = Path(tmp) / "capture.pcap"
                 _gunzip(path, capture)
+            scripts, problems = usable_scripts(zeek)
+            for _ in problems:
+                self.skips.warn("zeek_script_unusable")  # (logged with its message)
             proc = subprocess.run(
-                [zeek, "-C", "-r", str(capture), "LogAscii::use_json=F"],
+                [zeek, "-C", "-r", str(capture), "LogAscii::use_json=F", *scripts],
                 cwd=tmp,
                 capture_output=True,
                 text=True,

@@ -293,8 +293,15 @@ def test_agent_interface_without_the_device_fails_in_one_line(tmp_path: Path) ->
 _FAKE_ZEEK = textwrap.dedent(
     """\
     #!/usr/bin/env python3
-    import json, signal, sys, time
+    import json, os, signal, sys, time
     args = sys.argv[1:]
+    if args[0] == "-a":  # parse only: refuse the script named in FAKE_ZEEK_REFUSES
+        if not os.path.isfile(args[1]):
+            sys.exit(1)
+        if os.path.basename(args[1]) == os.environ.get("FAKE_ZEEK_REFUSES"):
+            print(f"error in {args[1]}, line 9: unknown identifier", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(0)
     with open("argv.json", "w") as f:
         json.dump(args, f)
     iface = args[args.index("-i") + 1]
@@ -336,6 +343,25 @@ def fake_zeek(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
+def _interrupt_after_the_scan_alert(agent: subprocess.Popen[str], out: Path) -> tuple[str, str]:
+    """Wait for the stand-in's port scan to be alerted, then Ctrl-C: (stdout, stderr)."""
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            not (out / "alerts.json").exists()
+            or b"vertical" not in (out / "alerts.json").read_bytes()
+        ):
+            assert agent.poll() is None, agent.communicate()
+            assert time.monotonic() < deadline, "no evidence from Zeek's log"
+            time.sleep(0.1)
+        agent.send_signal(signal.SIGINT)
+        return agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+
+
 def test_zeek_on_path_runs_on_the_interface_and_its_logs_are_followed(
     fake_zeek: dict[str, str], tmp_path: Path
 ) -> None:
@@ -347,28 +373,39 @@ def test_zeek_on_path_runs_on_the_interface_and_its_logs_are_followed(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while (
-            not (out / "alerts.json").exists()
-            or b"vertical" not in (out / "alerts.json").read_bytes()
-        ):
-            assert agent.poll() is None, agent.communicate()
-            assert time.monotonic() < deadline, "no evidence from Zeek's log"
-            time.sleep(0.1)
-        agent.send_signal(signal.SIGINT)
-        stdout, stderr = agent.communicate(timeout=60)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+    stdout, stderr = _interrupt_after_the_scan_alert(agent, out)
     assert agent.returncode == 0, stderr
     summary = orjson.loads(stdout)
     assert summary["capture_engine"] == "zeek" and summary["capture_error"] is None
     assert summary["flows"] == 41  # 40 while running + the one Zeek logs when stopped
     argv = orjson.loads((out / "zeek" / "argv.json").read_bytes())
     assert argv[argv.index("-i") + 1] == "fake0" and "tcp port 1000" in argv
+    # Starling's scripts (JA3, MACs, certificate validation, SSH guessing) are loaded
+    scripts = [Path(a) for a in argv if a.endswith(".zeek")]
+    assert [p.name for p in scripts] == ["starling.zeek", "ja3.zeek"]
+    assert all(p.is_file() for p in scripts)
+    assert "ja3s" in scripts[1].read_text() and "mac-logging" in scripts[0].read_text()
     assert (out / "zeek" / "conn.log").exists()  # Zeek's logs are kept with the outputs
+
+
+def test_a_script_zeek_cannot_parse_is_left_out_with_zeeks_message(
+    fake_zeek: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    agent = subprocess.Popen(
+        [*_ANALYZE, "-i", "fake0", "-o", str(out), "--json"],
+        env={**fake_zeek, "FAKE_ZEEK_REFUSES": "ja3.zeek"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = _interrupt_after_the_scan_alert(agent, out)
+    assert agent.returncode == 0, stderr
+    argv = orjson.loads((out / "zeek" / "argv.json").read_bytes())
+    assert [Path(a).name for a in argv if a.endswith(".zeek")] == ["starling.zeek"]
+    assert "zeek cannot load ja3.zeek, running without it" in stderr
+    assert "line 9: unknown identifier" in stderr  # Zeek's own words
+    assert orjson.loads(stdout)["warnings"]["zeek_script_unusable"] == 1
 
 
 def test_zeek_failing_on_the_interface_is_one_line_and_builtin_can_be_forced(

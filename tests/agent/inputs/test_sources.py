@@ -157,6 +157,7 @@ def test_pcap_temporary_directory_is_removed(
         textwrap.dedent(
             f"""\
             #!/bin/sh
+            echo "$@" >> {tmp_path / "calls"}
             cp {HORIZONTAL} conn.log
             echo '{{"name":"base/init-bare.zeek"}}' > loaded_scripts.log
             """
@@ -173,6 +174,11 @@ def test_pcap_temporary_directory_is_removed(
     assert skips.counts["zeek_loaded_scripts_log"] == 1
     assert list(work.iterdir()) == []
     assert any(name.endswith("conn.log") for name in src.files)
+    # each of Starling's scripts checked once (`zeek -a`), then passed to the run
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["-a", "-a", "-C"]
+    assert calls[2].split()[-2:] == [c.split()[1] for c in calls[:2]]
+    assert calls[2].endswith("starling.zeek " + calls[1].split()[1])
     # Stopped early: removed as well.
     it = iter(RecordSource(str(pcap), SkipLog(None), workdir=work))
     next(it)
