@@ -88,16 +88,15 @@ class StarlingModel(_Claims):
     def _refresh(self, peer: str, now: float) -> None:
         p = self.params
         trusted = self.book.passes(peer, now, p.min_weight * 0.99, p.min_reputation)
-        if trusted == (peer in self.trusted):
-            return
-        if trusted:
-            self.trusted.add(peer)
-        else:
-            self.trusted.discard(peer)
-        step = 1 if trusted else -1
-        for indicator in self.malicious_claims_of.get(peer, ()):
-            self.trusted_claims[indicator] += step
-        if trusted:  # its disputes made before we trusted it count now
+        if trusted != (peer in self.trusted):
+            if trusted:
+                self.trusted.add(peer)
+            else:
+                self.trusted.discard(peer)
+            step = 1 if trusted else -1
+            for indicator in self.malicious_claims_of.get(peer, ()):
+                self.trusted_claims[indicator] += step
+        if trusted:  # its disputes made before we trusted it count now (`retry` is exact)
             for reporter in self.ledger.retry(peer, now):
                 self._refresh(reporter, now)
 

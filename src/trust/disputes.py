@@ -66,8 +66,10 @@ class DisputeLedger:
         self._benign: dict[str, set[str]] = defaultdict(set)
         self._malicious: dict[str, set[str]] = defaultdict(set)
         self._applied: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        # disputer -> indicators where its dispute waits for it to be trusted
+        # disputes that wait for their disputer to be trusted (`retry` applies them),
+        # by disputer and by indicator (so a claim skips them without asking the book)
         self._waiting: dict[str, set[str]] = defaultdict(set)
+        self._waiting_on: dict[str, set[str]] = defaultdict(set)
         self.indirect_contradictions = 0
 
     def add(self, indicator: str, claim: PeerClaim, now: float) -> list[str]:
@@ -79,7 +81,7 @@ class DisputeLedger:
             if len(self.claims) >= self.params.max_indicators:
                 oldest = next(iter(self.claims))
                 del self.claims[oldest]
-                for index in (self._benign, self._malicious, self._applied):
+                for index in (self._benign, self._malicious, self._applied, self._waiting_on):
                     index.pop(oldest, None)
                 # (`_waiting` may still name it: `retry` skips forgotten indicators)
             per = self.claims[indicator] = {}
@@ -98,13 +100,14 @@ class DisputeLedger:
             book = self.book
             a = self.aggregation
             mw, mr = a.min_weight, a.min_reputation
+            waiting = self._waiting_on.get(indicator, ())
             out: list[str] = []
             for d in benign:  # (never the reporter: discarded above)
                 key = (d, reporter)
-                if key in done:
-                    continue
+                if key in done or d in waiting:
+                    continue  # applied already / waits for `retry`
                 if not book.passes(d, now, mw, mr):
-                    self._waiting[d].add(indicator)  # not (yet) trusted: `retry` applies it
+                    self._wait(d, indicator)
                     continue
                 done.add(key)
                 book.contradicted(reporter, now, weight=book.weight(d, now) * self.params.factor)
@@ -125,8 +128,10 @@ class DisputeLedger:
                 break
         else:
             return []  # applied against every one of them already
+        if reporter in self._waiting_on.get(indicator, ()):
+            return []  # waits for `retry` already
         if not is_trusted(self.book, reporter, now, self.aggregation):
-            self._waiting[reporter].add(indicator)  # not (yet) trusted: `retry` applies it
+            self._wait(reporter, indicator)
             return []
         return [r for r in list(malicious) if self._dispute(indicator, reporter, r, now)]
 
@@ -143,6 +148,7 @@ class DisputeLedger:
         del self._waiting[disputer]
         out: list[str] = []
         for indicator in waiting:
+            self._waiting_on.get(indicator, set()).discard(disputer)
             if disputer not in self._benign.get(indicator, ()):
                 continue  # forgotten, or no longer disputed
             for r in list(self._malicious.get(indicator, ())):
@@ -160,13 +166,18 @@ class DisputeLedger:
         book = self.book
         a = self.aggregation
         if not book.passes(disputer, now, a.min_weight, a.min_reputation):  # is_trusted
-            self._waiting[disputer].add(indicator)  # not (yet) trusted: `retry` applies it
+            self._wait(disputer, indicator)
             return False
         w = book.weight(disputer, now)
         done.add(key)
         book.contradicted(reporter, now, weight=w * self.params.factor)
         self.indirect_contradictions += 1
         return True
+
+    def _wait(self, disputer: str, indicator: str) -> None:
+        """Not (yet) trusted: its dispute of `indicator` waits for `retry`."""
+        self._waiting[disputer].add(indicator)
+        self._waiting_on[indicator].add(disputer)
 
     def of(self, indicator: str) -> dict[str, PeerClaim]:
         return self.claims.get(indicator, {})
