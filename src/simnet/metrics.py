@@ -9,6 +9,11 @@
 * time to block — per exposed honest agent, block time minus the campaign's
   first honest detection (p50/p90/p99; never-blocked counts as infinite), and
   `within_10s`, the share of those agents blocked no later than 10 s after it;
+  `within_10s_bound`, the share any rule needing `min_reporters` (3) independent
+  honest detections could reach: an agent's own detection within 10 s, or the
+  campaign's 3rd honest detection within 10 s (message latency and trust ignored)
+  — a slow campaign (a brute-forcer touching a few hosts over 15 min) cannot be
+  blocked within 10 s by anyone who waits for a second opinion;
   `by_campaign_kind` breaks recall and time to block down per campaign kind;
 * time to lift a false block; reputation separation (ROC AUC of honest vs
   malicious identities in honest agents' books); traitor detection delay;
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
+
+from trust.aggregate import AggregationParams
 
 if TYPE_CHECKING:
     from simnet.sim import Simulation
@@ -69,8 +76,13 @@ def compute(sim: Simulation) -> dict[str, Any]:
     canary_blocks = sum(1 for _, _, ip, via, _ in blocks if ip in canary and via == "peers")
     local_fp = sum(1 for _, _, ip, via, mal in blocks if via == "local" and not mal)
     first_block: dict[tuple[int, str], float] = {}
-    for t, i, ip, _, _ in blocks:
+    local_block: dict[tuple[int, str], float] = {}
+    for t, i, ip, via, _ in blocks:
         first_block.setdefault((i, ip), t)
+        if via == "local":
+            local_block.setdefault((i, ip), t)
+    k = AggregationParams().min_reporters
+    bound: list[bool] = []
     hit = total = 0
     ttb: list[float] = []
     net_hit = net_total = 0
@@ -86,7 +98,12 @@ def compute(sim: Simulation) -> dict[str, Any]:
             continue
         end = camp.end + sim.s.detector.delay
         kind_hits = by_kind.setdefault(camp.kind, ([], []))
+        first = camp.first_detection
+        detections = sorted(camp.detections)
+        kth_soon = len(detections) >= k and detections[k - 1] - first <= 10.0
         for i in exposed:
+            own = local_block.get((i, camp.ip))
+            bound.append(kth_soon or (own is not None and own - first <= 10.0))
             total += 1
             t = first_block.get((i, camp.ip))
             ok = t is not None and t <= end
@@ -131,6 +148,7 @@ def compute(sim: Simulation) -> dict[str, Any]:
         "time_to_block_p90": _r(percentile(ttb, 0.9), 3),
         "time_to_block_p99": _r(percentile(ttb, 0.99), 3),
         "within_10s": _r(sum(d <= 10.0 for d in ttb) / len(ttb)) if ttb else None,
+        "within_10s_bound": _r(sum(bound) / len(bound)) if bound else None,
         "time_to_lift_false_block_p50": _r(percentile(sim.lifts, 0.5), 3),
         "reputation_auc": _r(auc(pos, neg)),
         "liar_reputation": _r(liar_rep),

@@ -82,6 +82,7 @@ class Campaign:
     kind: str
     end: float
     first_detection: float | None = None
+    detections: list[float] = field(default_factory=list)  # honest agents' detection times
 
 
 @dataclass
@@ -328,12 +329,10 @@ class Simulation:
         if ip in a.detected:
             return
         a.detected.add(ip)
-        if (
-            camp is not None
-            and a.honest
-            and (camp.first_detection is None or self.now < camp.first_detection)
-        ):
-            camp.first_detection = self.now
+        if camp is not None and a.honest:
+            camp.detections.append(self.now)
+            if camp.first_detection is None or self.now < camp.first_detection:
+                camp.first_detection = self.now
         self._block(a, ip, "local")
         for p in dict.fromkeys(a.pending.pop(ip, ())):
             self._judge(a, p, ip, confirm=True)

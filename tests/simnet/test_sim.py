@@ -243,3 +243,15 @@ def test_models_face_the_same_world_and_sharing_adds_recall() -> None:
     ours, alone = results["starling"].metrics, results["none"].metrics
     assert ours["canary_blocks"] == 0
     assert ours["block_recall"] > alone["block_recall"] + 0.03
+    # no rule needing 3 honest reporters beats the bound (no adversary detects here)
+    assert alone["within_10s"] <= ours["within_10s"] <= ours["within_10s_bound"] <= 1.0
+
+
+def test_the_10s_bound_counts_own_detections_and_the_third_detection_of_a_campaign() -> None:
+    r = Simulation(Scenario(agents=60, seed=5, model="trust-all")).run()
+    m = r.metrics
+    # trust-all blocks on one report: it can beat a 3-reporter bound, never 1.0
+    assert m["within_10s_bound"] < m["within_10s"] <= 1.0
+    # and every agent whose own detection came within 10 s is inside the bound
+    none = Simulation(Scenario(agents=60, seed=5, model="none")).run().metrics
+    assert none["within_10s"] <= m["within_10s_bound"]
