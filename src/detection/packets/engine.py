@@ -1055,7 +1055,7 @@ class PacketEngine:
         )
 
     def _emit_ssl(self, conn: _Conn, app: TlsSession) -> None:
-        ch, sh = app.client_hello, app.server_hello
+        ch, sh, cert = app.client_hello, app.server_hello, app.certificate
         if ch is None and sh is None:
             return
         self._out.append(
@@ -1070,9 +1070,11 @@ class PacketEngine:
                 cipher_name(sh.cipher) if sh is not None else "",
                 ch.server_name if ch is not None else "",
                 app.established,
-                "",
-                "",
-                "",
+                cert.subject if cert is not None else "",
+                cert.issuer if cert is not None else "",
+                # Zeek's wording (OpenSSL's) for the one verdict a sensor without a
+                # trust store can reach; anything else stays unknown ("")
+                "self signed certificate" if cert is not None and cert.self_signed else "",
                 ch.ja3 if ch is not None else "",
                 sh.ja3s if sh is not None else "",
                 (),

@@ -21,6 +21,9 @@ import hashlib
 import struct
 from typing import NamedTuple
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
 from detection.packets.decode import DecodeError
 
 __all__ = [
@@ -71,6 +74,7 @@ CIPHER_NAMES = {
 
 _MAX_RECORD = 16384 + 2048  # RFC 8446 5.2: the largest TLSCiphertext fragment
 _MAX_HANDSHAKE = 65536  # handshake bytes kept per direction while looking for a hello
+_TLS13 = 0x0304  # from TLS 1.3 on, the server's Certificate is encrypted: not visible
 
 
 class ClientHello(NamedTuple):
@@ -85,6 +89,54 @@ class ServerHello(NamedTuple):
     cipher: int
     ja3s: str
     ja3s_string: str
+
+
+class Certificate(NamedTuple):
+    """The leaf of a server's certificate chain, as Zeek's ssl.log shows it."""
+
+    subject: str  # RFC 4514 order, as Zeek prints it: "CN=…,O=…,C=…"
+    issuer: str
+    self_signed: bool  # issued by itself: issuer == subject and its own key verifies it
+    chain_length: int
+
+
+def decode_certificate(body: bytes) -> Certificate:
+    """A TLS ≤ 1.2 Certificate message (RFC 5246 7.4.2): a 3-byte-length list of
+    3-byte-length DER certificates, the server's own first. The DER is parsed by
+    `cryptography` (a parser hardened against hostile input, not ours)."""
+    if len(body) < 3:
+        raise DecodeError("certificate message too short")
+    end = 3 + int.from_bytes(body[:3], "big")
+    if end > len(body):
+        raise DecodeError("certificate list longer than its message")
+    ders: list[bytes] = []
+    pos = 3
+    while pos < end:
+        if pos + 3 > end:
+            raise DecodeError("truncated certificate length")
+        n = int.from_bytes(body[pos : pos + 3], "big")
+        pos += 3
+        if n == 0 or pos + n > end:
+            raise DecodeError("certificate longer than its list")
+        ders.append(body[pos : pos + n])
+        pos += n
+    if not ders:
+        return Certificate("", "", False, 0)  # a client without a certificate sends this
+    try:
+        leaf = x509.load_der_x509_certificate(ders[0])
+        subject = leaf.subject.rfc4514_string()
+        issuer = leaf.issuer.rfc4514_string()
+        same_name = leaf.issuer == leaf.subject
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise DecodeError(f"bad certificate: {exc}") from None
+    self_signed = False
+    if same_name:
+        try:
+            leaf.verify_directly_issued_by(leaf)
+            self_signed = True
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            pass  # names alike but not its own signature (or a key type not verifiable)
+    return Certificate(subject, issuer, self_signed, len(ders))
 
 
 def is_grease(value: int) -> bool:
@@ -207,14 +259,17 @@ class _Side:
 
 
 class TlsSession:
-    """One TLS connection fed in-order payload per side: finds the hellos and
-    whether the handshake completed (the server sent ChangeCipherSpec or
-    application data after its ServerHello).
+    """One TLS connection fed in-order payload per side: finds the hellos, the
+    server's certificate (TLS ≤ 1.2: later versions encrypt it) and whether the
+    handshake completed (the server sent ChangeCipherSpec or application data
+    after its ServerHello).
 
     Records are walked by their 5-byte headers; only handshake records are kept,
-    and only until this side's hello is decoded; other records are skipped by
-    length, so a side costs at most one record of memory. A side whose bytes are
-    not TLS records stops being followed (`errors` counts decode failures).
+    and only until this side's hello (the server: and its Certificate) is
+    decoded; other records are skipped by length, so a side costs at most one
+    record of memory. A side whose bytes are not TLS records stops being followed
+    (`errors` counts decode failures; a certificate that cannot be parsed is
+    counted and the rest of the handshake still followed).
     """
 
     def __init__(self) -> None:
@@ -222,8 +277,10 @@ class TlsSession:
         self.server = _Side()
         self.client_hello: ClientHello | None = None
         self.server_hello: ServerHello | None = None
+        self.certificate: Certificate | None = None
         self.established = False
         self.errors = 0
+        self._certificate_failed = False
 
     @property
     def done(self) -> bool:
@@ -257,7 +314,7 @@ class TlsSession:
             if not 20 <= ctype <= 24 or length > _MAX_RECORD:
                 raise DecodeError(f"not a TLS record (type {ctype}, length {length})")
             hello = self.client_hello if is_orig else self.server_hello
-            if ctype == 22 and hello is None:
+            if ctype == 22 and self._wants_handshake(is_orig):
                 if len(buf) < 5 + length:
                     return
                 side.handshake += buf[5 : 5 + length]
@@ -273,6 +330,19 @@ class TlsSession:
             side.skip = length
             side.buf = buf[5:]
 
+    def _wants_handshake(self, is_orig: bool) -> bool:
+        if is_orig:
+            return self.client_hello is None
+        sh = self.server_hello
+        if sh is None:
+            return True
+        return (
+            self.certificate is None
+            and not self._certificate_failed
+            and not self.established
+            and sh.version < _TLS13
+        )
+
     def _hellos(self, side: _Side, is_orig: bool) -> None:
         hs = side.handshake
         pos = 0
@@ -285,9 +355,15 @@ class TlsSession:
             pos += 4 + mlen
             if is_orig and mtype == 1:
                 self.client_hello = decode_client_hello(body)
-            elif not is_orig and mtype == 2:
+            elif not is_orig and mtype == 2 and self.server_hello is None:
                 self.server_hello = decode_server_hello(body)
-            if (self.client_hello if is_orig else self.server_hello) is not None:
+            elif not is_orig and mtype == 11 and self.server_hello is not None:
+                try:
+                    self.certificate = decode_certificate(body)
+                except DecodeError:
+                    self.errors += 1
+                    self._certificate_failed = True
+            if not self._wants_handshake(is_orig):
                 side.handshake = b""
                 return
         side.handshake = hs[pos:]

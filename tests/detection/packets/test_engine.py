@@ -7,8 +7,10 @@ letters upper case for the originator), never taken from the engine.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import struct
+from typing import Any
 
 import pytest
 
@@ -456,3 +458,106 @@ def test_uids_are_deterministic_per_seed(craft) -> None:  # type: ignore[no-unty
     assert flows(run(capture))[0].uid == flows(run(capture))[0].uid
     other = PacketEngine(seed="other")
     assert (other.feed(capture) + other.finish())[0].uid != flows(run(capture))[0].uid  # type: ignore[union-attr]
+
+
+# -- server certificates (TLS <= 1.2) ----------------------------------------------------
+
+
+def _cert(subject_cn: str, issuer_cn: str, subject_key: Any, signing_key: Any) -> bytes:
+    """A DER certificate, built with `cryptography` (fixed dates: deterministic)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CZ"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example s.r.o."),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
+        )
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(subject_cn))
+        .issuer_name(name(issuer_cn))
+        .public_key(subject_key.public_key())
+        .serial_number(7)
+        .not_valid_before(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
+        .not_valid_after(datetime.datetime(2034, 1, 1, tzinfo=datetime.UTC))
+        .sign(signing_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _certificate_message(*ders: bytes) -> bytes:
+    chain = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
+    return len(chain).to_bytes(3, "big") + chain
+
+
+def _tls12_with_certificate(craft, body: bytes, split: bool) -> list[tuple[float, bytes]]:  # type: ignore[no-untyped-def]
+    S, A_, P = craft.SYN, craft.ACK, craft.PSH
+    ch = craft.tls_record(
+        22, craft.handshake(1, craft.client_hello("intranet.example", [0xC02F], [(0, b"")]))
+    )
+    flight = craft.tls_record(22, craft.handshake(2, craft.server_hello(0xC02F, [])), 0x0303)
+    flight += craft.tls_record(22, craft.handshake(11, body), 0x0303)
+    flight += craft.tls_record(22, craft.handshake(14, b""), 0x0303)  # ServerHelloDone
+    flight += craft.tls_record(20, b"\x01", 0x0303)
+    cut = len(flight) // 3 if split else len(flight)
+    pkts = [
+        (1.0, craft.tcp4(A, 40001, B, 443, 1000, 0, S)),
+        (1.1, craft.tcp4(B, 443, A, 40001, 5000, 1001, S | A_)),
+        (1.2, craft.tcp4(A, 40001, B, 443, 1001, 5001, A_ | P, ch)),
+        (1.3, craft.tcp4(B, 443, A, 40001, 5001, 1001 + len(ch), A_ | P, flight[:cut])),
+    ]
+    if split:  # the certificate spans segments, as real chains do
+        pkts.append(
+            (1.31, craft.tcp4(B, 443, A, 40001, 5001 + cut, 1001 + len(ch), A_ | P, flight[cut:]))
+        )
+    return pkts
+
+
+def test_a_self_signed_server_certificate_is_read_as_zeek_shows_it(craft) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.derive_private_key(1234567, ec.SECP256R1())
+    der = _cert("intranet.example", "intranet.example", key, key)
+    recs = run(craft.pcap(_tls12_with_certificate(craft, _certificate_message(der), True)))
+    s = only(recs, SslRecord)
+    assert isinstance(s, SslRecord)
+    assert s.subject == "CN=intranet.example,O=Example s.r.o.,C=CZ"  # RFC 4514 order, as Zeek
+    assert s.issuer == s.subject
+    assert s.validation_status == "self signed certificate"
+    assert s.established and s.server_name == "intranet.example" and s.version == "TLSv12"
+
+
+def test_a_ca_issued_chain_is_not_called_self_signed(craft) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca = ec.derive_private_key(1111, ec.SECP256R1())
+    leaf_key = ec.derive_private_key(2222, ec.SECP256R1())
+    leaf = _cert("www.example", "Example CA", leaf_key, ca)
+    root = _cert("Example CA", "Example CA", ca, ca)
+    body = _certificate_message(leaf, root)
+    s = only(run(craft.pcap(_tls12_with_certificate(craft, body, False))), SslRecord)
+    assert isinstance(s, SslRecord)
+    assert (s.subject, s.issuer, s.validation_status) == (
+        "CN=www.example,O=Example s.r.o.,C=CZ", "CN=Example CA,O=Example s.r.o.,C=CZ", "",
+    )  # fmt: skip
+    # same names, but signed by another key: not self-signed (a forged look-alike)
+    fake = _cert("Example CA", "Example CA", leaf_key, ca)
+    pkts = _tls12_with_certificate(craft, _certificate_message(fake), False)
+    s = only(run(craft.pcap(pkts)), SslRecord)
+    assert isinstance(s, SslRecord)
+    assert s.subject == s.issuer and s.validation_status == ""
+
+
+def test_a_garbled_certificate_is_counted_and_the_handshake_still_followed(craft) -> None:  # type: ignore[no-untyped-def]
+    body = _certificate_message(b"\x30\x82\x01\x00" + b"\x00" * 40)  # DER that is not X.509
+    engine_recs = run(craft.pcap(_tls12_with_certificate(craft, body, False)))
+    s = only(engine_recs, SslRecord)
+    assert isinstance(s, SslRecord)
+    assert s.subject == "" and s.validation_status == ""
+    assert s.established  # the ChangeCipherSpec after it was still seen

@@ -19,7 +19,12 @@ from detection.packets.dhcp import decode_arp, decode_dhcp
 from detection.packets.dns import decode_dns
 from detection.packets.http import decode_request, decode_response
 from detection.packets.ssh import SshSession
-from detection.packets.tls import TlsSession, decode_client_hello, decode_server_hello
+from detection.packets.tls import (
+    TlsSession,
+    decode_certificate,
+    decode_client_hello,
+    decode_server_hello,
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -91,6 +96,40 @@ def test_http_decoders(data: bytes) -> None:
 def test_tls_hello_decoders(data: bytes) -> None:
     decodes_or_decode_error(decode_client_hello, data)
     decodes_or_decode_error(decode_server_hello, data)
+
+
+def _self_signed_der() -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.derive_private_key(99, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz.example")])
+    when = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(when)
+        .not_valid_after(when + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+_DER = _self_signed_der()
+CERTIFICATE = (len(_DER) + 3).to_bytes(3, "big") + len(_DER).to_bytes(3, "big") + _DER
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=600), mutations(CERTIFICATE)))
+def test_certificate_decoder(data: bytes) -> None:
+    decodes_or_decode_error(decode_certificate, data)
 
 
 @FUZZ
