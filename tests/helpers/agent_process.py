@@ -53,9 +53,11 @@ def launch_agent(
     token_prefix: str = "admin-token-for",
     read_only: bool = False,
     timeout: float = 60.0,
+    netns: str | None = None,
 ) -> Launched:
     """An agent on 127.0.0.1 (libp2p and API on free ports, no threat-intel feeds),
-    returned once it printed its ready line."""
+    returned once it printed its ready line. With `netns`, it runs inside that
+    network namespace (its API on 127.0.0.1 is then reachable only from inside)."""
     data_dir = root / name
     data_dir.mkdir(parents=True, exist_ok=True)
     empty_feeds = root / "no-feeds.csv"
@@ -75,7 +77,8 @@ def launch_agent(
         ro_file = data_dir / "api-tokens-readonly"
         ro_file.write_text(ro_token + "\n")
         ro_file.chmod(0o600)
-    argv = [sys.executable, "-m", "agent", "agent", "-c", str(cfg_path)]
+    argv = [*(["ip", "netns", "exec", netns] if netns else [])]
+    argv += [sys.executable, "-m", "agent", "agent", "-c", str(cfg_path)]
     argv += ["--data-dir", str(data_dir)]
     for b in bootstrap or []:
         argv += ["--bootstrap", b]

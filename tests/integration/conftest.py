@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from agent_process import launch_agent, stop_agents
+from agent_process import wait_until as shared_wait_until
 
 
 @dataclass
@@ -55,12 +53,6 @@ def _send(req: urllib.request.Request) -> tuple[int, Any]:
         return exc.code, json.loads(payload or b"null")
 
 
-def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-
-
 class AgentFactory:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -78,62 +70,22 @@ class AgentFactory:
     ) -> Agent:
         """Start `starling agent` (inside network namespace `netns` if given: its API
         on 127.0.0.1 is then only reachable from inside that namespace)."""
-        data_dir = self.tmp / name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        cfg = {"p2p": {"listen": ["/ip4/127.0.0.1/tcp/0"]}, "api": {"host": "127.0.0.1", "port": 0}}
-        for section, values in (config or {}).items():
-            cfg.setdefault(section, {}).update(values)
-        cfg_path = data_dir / "config.yaml"
-        cfg_path.write_text(yaml.safe_dump(cfg))
-        argv = [
-            *(["ip", "netns", "exec", netns] if netns else []),
-            sys.executable,
-            "-m",
-            "agent",
-            "agent",
-            "-c",
-            str(cfg_path),
-            "--data-dir",
-            str(data_dir),
-        ]
-        for b in bootstrap or []:
-            argv += ["--bootstrap", b]
-        if zeek_dir is not None:
-            argv += ["--zeek-dir", str(zeek_dir)]
-        env = {**os.environ, "STARLING_API_TOKEN": f"token-for-{name}-0123456789"}
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        a = launch_agent(
+            self.tmp,
+            name,
+            zeek_dir=zeek_dir,
+            bootstrap=bootstrap,
+            config=config,
+            timeout=timeout,
+            netns=netns,
+            token_prefix="token-for",
         )
-        lines: queue.Queue[str] = queue.Queue()
-        keep: list[str] = []
-        threading.Thread(target=_reader, args=(proc.stdout, lines, keep), daemon=True).start()
-        ready = None
-        try:
-            while ready is None:
-                line = lines.get(timeout=timeout)
-                if line.startswith('{"event":"ready"'):
-                    ready = json.loads(line)
-        except queue.Empty:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"agent {name} did not become ready:\n{''.join(keep)}")
-        agent = Agent(name, proc, data_dir, ready["api"], env["STARLING_API_TOKEN"],
-                      ready["peer_id"], ready["p2p"], keep)  # fmt: skip
+        agent = Agent(a.name, a.proc, a.data_dir, a.api, a.token, a.peer_id, a.addrs, a.output)
         self.agents.append(agent)
         return agent
 
     def stop_all(self) -> None:
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.send_signal(signal.SIGTERM)
-        for a in self.agents:
-            try:
-                a.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                a.proc.kill()
-                a.proc.wait()
-            if a.proc.stdout is not None:
-                a.proc.stdout.close()
+        stop_agents(self.agents)
 
 
 @pytest.fixture
@@ -145,20 +97,9 @@ def agents(tmp_path: Path) -> Iterator[AgentFactory]:
         factory.stop_all()
 
 
-def _wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
 @pytest.fixture
 def wait_until() -> Any:
-    return _wait_until
+    return shared_wait_until
 
 
 # --- network namespaces (blocking tests; root) --------------------------------------------
@@ -255,7 +196,7 @@ def netns_pair() -> Iterator[NetnsPair]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if not _wait_until(lambda: pair.tcp(pair.prot4), 10, 0.1):
+        if not shared_wait_until(lambda: pair.tcp(pair.prot4), 10, 0.1):
             pytest.fail("the TCP listener in the protected namespace never answered")
         yield pair
     finally:
