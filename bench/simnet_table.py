@@ -17,7 +17,12 @@ every 60 s per adversary):
   reputations form far slower;
 * group `fides-cell` — colluders 50 % at N = 50 with 25 % pre-trusted honest
   peers, for starling, eigentrust and fides (the cell in which Fides was
-  published to work).
+  published to work);
+* group `joining` — N = 200, JOINING_SCENARIOS x STEADY_MODELS: the adversaries
+  begin to act after the mesh has run for an hour without them
+  (`adversary_start` 3600 s; 1.5 simulated hours, the first hour warm-up), so
+  `liar_rep_at_20` is their reputation at their 20th report in a mesh whose
+  honest agents already trust each other.
 
 Each run appends one JSON line (its metrics plus a few extras computed here
 from the finished simulation, and its CPU seconds) to
@@ -31,10 +36,12 @@ Extras computed from the finished simulation (not in `simnet.metrics`):
 * `trusted_peers_end` (starling only) — mean number of peers an honest agent
   holds at weight >= min_weight at the end of the run;
 * `liar_rep_at_20` — mean reputation of the malicious identities in the
-  honest observers' books at t = 20 x lie_interval (every liar has sent exactly
-  20 reports then); only for liar / colluder / slanderer mixes.
+  honest observers' books at t = adversary_start + 20 x lie_interval (every
+  liar has sent exactly 20 reports then); only for liar / colluder / slanderer
+  mixes.
 
-    python bench/simnet_table.py [--jobs 1] [--seeds 5] [--groups n50,n200,steady,sparse,fides-cell]
+    python bench/simnet_table.py [--jobs 1] [--seeds 5]
+                                 [--groups n50,n200,steady,sparse,fides-cell,joining]
                                  [--scenarios a,b] [--models a,b]
                                  [--n200-scenarios a,b] [--n200-models a,b] [--render-only]
 """
@@ -78,7 +85,8 @@ N200_SCENARIOS = ["colluder-50", "liar-30"]
 STEADY_SCENARIOS = ["colluder-50", "selective_liar-30", "traitor-30"]
 STEADY_MODELS = ["starling", "none", "fides"]  # (EigenTrust: ~250 CPU-s a run here)
 SPARSE = [{"kind": "generic", "per_hour": 40, "exposed": (0.015, 0.15), "spread": 300}]
-GROUPS = ["n50", "n200", "steady", "sparse", "fides-cell"]
+JOINING_SCENARIOS = ["liar-30", "colluder-50", "selective_liar-30"]
+GROUPS = ["n50", "n200", "steady", "sparse", "fides-cell", "joining"]
 LIAR_KINDS = {"liar", "colluder", "slanderer"}
 
 METRICS = [
@@ -126,6 +134,23 @@ def runs_for(groups: list[str], seeds: int, scen: list[str], models: list[str],
             for m in STEADY_MODELS
             for s in seed_list
         ]
+    if "joining" in groups:
+        for name in JOINING_SCENARIOS:
+            runs += [
+                _spec(
+                    "joining",
+                    name,
+                    200,
+                    m,
+                    s,
+                    0.0,
+                    duration=5400.0,
+                    warmup=3600.0,
+                    adversary_start=3600.0,
+                )
+                for m in STEADY_MODELS
+                for s in seed_list
+            ]
     if "fides-cell" in groups:
         for m in ["starling", "eigentrust", "fides"]:
             runs += [_spec("fides-cell", "colluder-50", 50, m, s, 0.25) for s in seed_list]
@@ -149,7 +174,7 @@ def _extras(sim: Any) -> dict[str, Any]:
     kinds = {a.kind for a in sim.agents if not a.honest}
     rep20 = None
     if kinds and kinds <= LIAR_KINDS:
-        at = 20 * sim.s.lie_interval
+        at = sim.s.adversary_start + 20 * sim.s.lie_interval  # their 20th report
         for t, _, mal in sim.rep_samples:
             if t >= at - 1e-9:
                 rep20 = None if math.isnan(mal) else round(mal, 4)
@@ -191,6 +216,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
             ],
             "duration": spec.get("duration", 3600.0),
             "warmup": spec.get("warmup", 0.0),
+            "adversary_start": spec.get("adversary_start", 0.0),
             **({"campaigns": SPARSE} if spec.get("world") == "sparse" else {}),
         }
     )
@@ -274,7 +300,11 @@ def render(rows: list[dict[str, Any]]) -> str:
         seeds = sorted({r["seed"] for r in sel})
         mix = ", ".join(f"{int(f * 100)} % {k}" for k, f in SCENARIOS[scen].items()) or "none"
         pre_s = f", {int(pre * 100)} % pre-trusted" if pre else ", no pre-trust"
-        label = {"steady": " [steady state: 2nd hour]", "sparse": " [sparse world]"}.get(group, "")
+        label = {
+            "steady": " [steady state: 2nd hour]",
+            "sparse": " [sparse world]",
+            "joining": " [adversaries join an hour-old mesh]",
+        }.get(group, "")
         out.append(f"#### {scen}{label} — N = {n}{pre_s}; adversaries: {mix}; seeds {seeds}\n")
         out.append(header)
         out.append(sep)

@@ -117,6 +117,13 @@ class Scenario(_S):
     rejoin_seconds: float = Field(300.0, gt=0, description="whitewasher identity lifetime")
     spam_burst: int = Field(100, ge=1, description="messages per spammer burst (every 300 s)")
     traitor_switch: float = Field(0.5, ge=0, le=1, description="fraction of duration")
+    adversary_start: float = Field(
+        0.0,
+        ge=0,
+        description="simulated second at which the adversaries begin to lie, spam, replay "
+        "or rejoin (before it: silent; selective liars and traitors still detect): "
+        "adversaries joining a mesh that has run without them",
+    )
 
 
 class ScenarioError(ValueError):

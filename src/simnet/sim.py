@@ -506,17 +506,17 @@ class Simulation:
     def _schedule_adversary(self, a: SimAgent) -> None:
         s = self.s
         offset = self.adversary_rng.uniform(0, s.lie_interval)
-        t = offset
+        t = s.adversary_start + offset
         while t < s.duration:
             self.at(t, lambda a=a: self._adversary_act(a))
             t += s.lie_interval
         if a.kind == "whitewasher":
-            t = s.rejoin_seconds
+            t = s.adversary_start + s.rejoin_seconds
             while t < s.duration:
                 self.at(t, lambda a=a: self._rejoin(a))
                 t += s.rejoin_seconds
         if a.kind == "spammer":
-            t = self.adversary_rng.uniform(0, 300)
+            t = s.adversary_start + self.adversary_rng.uniform(0, 300)
             while t < s.duration:
                 self.at(t, lambda a=a: self._spam(a))
                 t += 300.0

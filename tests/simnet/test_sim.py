@@ -255,3 +255,28 @@ def test_the_10s_bound_counts_own_detections_and_the_third_detection_of_a_campai
     # and every agent whose own detection came within 10 s is inside the bound
     none = Simulation(Scenario(agents=60, seed=5, model="none")).run().metrics
     assert none["within_10s"] <= m["within_10s_bound"]
+
+
+def test_adversaries_stay_silent_until_they_join() -> None:
+    sc = Scenario(
+        agents=20,
+        seed=3,
+        duration=1200.0,
+        adversary_start=600.0,
+        adversaries=[Adversary(kind="liar", fraction=0.2)],
+    )
+    sim = Simulation(sc)
+    liars = {a.identity.peer_id for a in sim.agents if not a.honest}
+    first_heard: dict[str, float] = {}
+    deliver = sim._deliver
+
+    def spy(b: SimAgent, relay: str, data: bytes) -> None:
+        if relay in liars:
+            first_heard.setdefault(relay, sim.now)
+        deliver(b, relay, data)
+
+    sim._deliver = spy  # type: ignore[method-assign]
+    sim.run()
+    assert set(first_heard) == liars  # every liar spoke …
+    assert min(first_heard.values()) >= 600.0  # … only once it had joined
+    assert max(first_heard.values()) < 600.0 + sc.lie_interval + 1.0
