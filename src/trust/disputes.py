@@ -81,9 +81,14 @@ class DisputeLedger:
             if len(self.claims) >= self.params.max_indicators:
                 oldest = next(iter(self.claims))
                 del self.claims[oldest]
-                for index in (self._benign, self._malicious, self._applied, self._waiting_on):
+                for index in (self._benign, self._malicious, self._applied):
                     index.pop(oldest, None)
-                # (`_waiting` may still name it: `retry` skips forgotten indicators)
+                for d in self._waiting_on.pop(oldest, ()):  # bounded with the claims
+                    waits = self._waiting.get(d)
+                    if waits is not None:
+                        waits.discard(oldest)
+                        if not waits:
+                            del self._waiting[d]
             per = self.claims[indicator] = {}
         reporter = claim.reporter
         per[reporter] = claim

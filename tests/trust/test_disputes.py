@@ -100,3 +100,16 @@ def test_a_withdrawn_dispute_does_not_apply_when_the_disputer_earns_trust() -> N
     _confirm(book, "newcomer", 5, 3.0)
     assert ledger.retry("newcomer", 3.0) == []
     assert "reporter" not in book.peers or book.peers["reporter"].contradicted == 0
+
+
+def test_waiting_disputes_are_forgotten_with_their_indicators() -> None:
+    """An untrusted peer disputing a stream of addresses cannot grow memory: what waits
+    for its trust is bounded by the indicators the ledger keeps."""
+    ledger, book = _ledger(max_indicators=3)
+    for i in range(10):
+        ledger.add(f"ip-{i}", PeerClaim("reporter", 1.0, 1.0, 0.0), 0.0)
+        ledger.add(f"ip-{i}", PeerClaim("flooder", 0.0, 1.0, 0.0), 0.0)
+    assert set(ledger._waiting["flooder"]) <= set(ledger.claims)
+    assert sum(len(v) for v in ledger._waiting.values()) <= 3
+    _confirm(book, "flooder", 5, 1.0)
+    assert ledger.retry("flooder", 1.0) == ["reporter"] * 3  # the kept ones apply
