@@ -164,7 +164,9 @@ def urlhaus_verdict(kind: IocKind, value: str, status: int, body: Any) -> Verdic
     if kind is IocKind.URL:
         threat = _text(body.get("threat")) or "malicious URL"
         online = _text(body.get("url_status"))
-        tags = ", ".join(_text(t) for t in body.get("tags") or () if _text(t))
+        raw_tags = body.get("tags")  # a list of strings; anything else: no tags shown
+        listed = raw_tags if isinstance(raw_tags, list) else ()
+        tags = ", ".join(_text(t) for t in listed if _text(t))
         detail = f"{threat} ({online or 'status unknown'}{'; ' + tags if tags else ''})"
         level = ThreatLevel.HIGH if online == "online" else ThreatLevel.MEDIUM
         return Verdict(Service.URLHAUS, kind, value, True, False, level, 0.7, detail)

@@ -6,7 +6,7 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from detection.intel.model import IocKind
@@ -213,6 +213,7 @@ _SHAPED = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(_JSON, _SHAPED), st.sampled_from([200, 404, 429, 500]))
+@example({"query_status": "ok", "tags": 1}, 200)  # found by this test: tags not a list
 def test_answer_parsers_raise_only_online_error(body: Any, status: int) -> None:
     for parse in (
         lambda: virustotal_verdict(IocKind.IP, "1.2.3.4", status, body),
