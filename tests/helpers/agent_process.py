@@ -12,10 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -34,6 +36,47 @@ class Launched:
     peer_id: str
     addrs: list[str]
     output: list[str] = field(default_factory=list)  # everything the agent printed
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, raw body) of a request to the agent's API. `token=None`
+        sends the admin token, `""` none; a body that is not bytes is sent as JSON.
+        Error statuses are returned, not raised."""
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.api + path, data=data, method=method)
+        tok = self.token if token is None else token
+        if tok:
+            req.add_header("Authorization", f"Bearer {tok}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            got = dict(exc.headers)
+            exc.close()
+            return exc.code, got, raw
+
+    def http_json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        """(status, decoded JSON body or None), error statuses included."""
+        status, _, raw = self.http(method, path, **kw)
+        return status, json.loads(raw or b"null")
+
+
+L = TypeVar("L", bound=Launched)
 
 
 def _reader(stream: Any, lines: queue.Queue[str], keep: list[str]) -> None:
@@ -54,10 +97,12 @@ def launch_agent(
     read_only: bool = False,
     timeout: float = 60.0,
     netns: str | None = None,
-) -> Launched:
+    cls: type[L] = Launched,  # type: ignore[assignment]
+) -> L:
     """An agent on 127.0.0.1 (libp2p and API on free ports, no threat-intel feeds),
     returned once it printed its ready line. With `netns`, it runs inside that
-    network namespace (its API on 127.0.0.1 is then reachable only from inside)."""
+    network namespace (its API on 127.0.0.1 is then reachable only from inside).
+    `cls`: a subclass of `Launched` (the test package's own request helpers)."""
     data_dir = root / name
     data_dir.mkdir(parents=True, exist_ok=True)
     empty_feeds = root / "no-feeds.csv"
@@ -101,7 +146,7 @@ def launch_agent(
         proc.kill()
         proc.wait()
         pytest.fail(f"agent {name} did not become ready:\n{''.join(keep)}")
-    return Launched(
+    return cls(
         name,
         proc,
         data_dir,

@@ -2,55 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import launch_agent, stop_agents
+from agent_process import Launched, launch_agent, stop_agents
 from agent_process import wait_until as shared_wait_until
 
 
-@dataclass
-class Agent:
-    name: str
-    proc: subprocess.Popen[str]
-    data_dir: Path
-    api: str
-    token: str
-    peer_id: str
-    addrs: list[str]
-    output: list[str] = field(default_factory=list)
-
+class Agent(Launched):
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.api + path)
-        req.add_header("Authorization", f"Bearer {self.token if token is None else token}")
-        return _send(req)
+        return self.http_json("GET", path, token=token)
 
     def post(self, path: str, body: object) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        req = urllib.request.Request(self.api + path, data=data, method="POST")
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("Content-Type", "application/json")
-        return _send(req)
-
-
-def _send(req: urllib.request.Request) -> tuple[int, Any]:
-    """(status, decoded JSON body), for error statuses too."""
-    try:
-        with urllib.request.urlopen(req, timeout=15) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        payload = exc.read()
-        exc.close()
-        return exc.code, json.loads(payload or b"null")
+        return self.http_json("POST", path, body=body)
 
 
 class AgentFactory:
@@ -70,7 +40,7 @@ class AgentFactory:
     ) -> Agent:
         """Start `starling agent` (inside network namespace `netns` if given: its API
         on 127.0.0.1 is then only reachable from inside that namespace)."""
-        a = launch_agent(
+        agent = launch_agent(
             self.tmp,
             name,
             zeek_dir=zeek_dir,
@@ -79,8 +49,8 @@ class AgentFactory:
             timeout=timeout,
             netns=netns,
             token_prefix="token-for",
+            cls=Agent,
         )
-        agent = Agent(a.name, a.proc, a.data_dir, a.api, a.token, a.peer_id, a.addrs, a.output)
         self.agents.append(agent)
         return agent
 

@@ -16,18 +16,17 @@ import contextlib
 import http.client
 import json
 import socket
-import subprocess
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import launch_agent, stop_agents, wait_until
+from agent_process import Launched, launch_agent, stop_agents, wait_until
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -46,46 +45,11 @@ class Reply:
         return json.loads(self.raw)
 
 
-@dataclass
-class Agent:
-    name: str
-    proc: subprocess.Popen[str]
-    data_dir: Path
-    api: str
-    token: str
-    peer_id: str
-    addrs: list[str]
-    output: list[str] = field(default_factory=list)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: object = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        """Any request; `token=""` sends none. Error statuses are returned, not raised."""
-        data = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(self.api + path, data=data, method=method)
-        tok = self.token if token is None else token
-        if tok:
-            req.add_header("Authorization", f"Bearer {tok}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return Reply(resp.status, dict(resp.headers), resp.read())
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            reply = Reply(exc.code, dict(exc.headers), raw)
-            exc.close()
-            return reply
+class Agent(Launched):
+    def request(self, method: str, path: str, **kw: Any) -> Reply:
+        """Any request (`Launched.http`); `token=""` sends none. Error statuses are
+        returned, not raised."""
+        return Reply(*self.http(method, path, **kw))
 
     def get(self, path: str, **kw: Any) -> Reply:
         return self.request("GET", path, **kw)
@@ -93,9 +57,7 @@ class Agent:
 
 def start_agent(root: Path, name: str, **kw: Any) -> Agent:
     """A running agent (`agent_process.launch_agent`) wrapped for these tests."""
-    got = launch_agent(root, name, **kw)
-    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.peer_id,
-                 got.addrs, got.output)  # fmt: skip
+    return launch_agent(root, name, cls=Agent, **kw)
 
 
 class EventStream:

@@ -22,18 +22,17 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import launch_agent, stop_agents, wait_until
+from agent_process import Launched, launch_agent, stop_agents, wait_until
 
 SCANNER = "46.166.151.160"
 REPO = Path(__file__).parents[3]
@@ -47,36 +46,8 @@ SCREENSHOTS = (
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-@dataclass
-class Agent:
-    name: str
-    proc: subprocess.Popen[str]
-    data_dir: Path
-    api: str
-    token: str
-    peer_id: str
-    addrs: list[str]
-    output: list[str] = field(default_factory=list)
-
-    def request(
-        self, method: str, path: str, *, token: str | None = None, body: object = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers, raw body); `token=""` sends none; error statuses are returned."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.api + path, data=data, method=method)
-        tok = self.token if token is None else token
-        if tok:
-            req.add_header("Authorization", f"Bearer {tok}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            headers = dict(exc.headers)
-            exc.close()
-            return exc.code, headers, raw
+class Agent(Launched):
+    request = Launched.http  # (status, headers, raw body); `token=""` sends none
 
     def json(self, path: str, **kw: Any) -> Any:
         status, _, raw = self.request("GET", path, **kw)
@@ -87,16 +58,15 @@ class Agent:
 def _start_agent(
     root: Path, name: str, zeek_dir: Path, bootstrap: list[str] | None = None
 ) -> Agent:
-    got = launch_agent(
+    return launch_agent(
         root,
         name,
         zeek_dir=zeek_dir,
         bootstrap=bootstrap,
         config={"alerts": {"threshold": 0.5}},
         token_prefix="dashboard-admin-token",
+        cls=Agent,
     )
-    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.peer_id,
-                 got.addrs, got.output)  # fmt: skip
 
 
 @dataclass

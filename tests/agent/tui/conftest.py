@@ -13,50 +13,20 @@ downloads). A read-only token is added to each agent's data directory.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import launch_agent, stop_agents, wait_until
+from agent_process import Launched, launch_agent, stop_agents, wait_until
 
 SCANNER = "46.166.151.160"
 CAPTURE = Path(__file__).parents[2] / "data" / "captures" / "zeek" / "port-scans" / "horizontal"
 
 
-@dataclass
-class Agent:
-    name: str
-    proc: subprocess.Popen[str]
-    data_dir: Path
-    api: str
-    token: str
-    read_only: str
-    peer_id: str
-    addrs: list[str]
-    output: list[str] = field(default_factory=list)
-
-    def call(
-        self, method: str, path: str, *, body: object = None, token: str | None = None
-    ) -> tuple[int, Any]:
-        """(status, decoded JSON) for any request, error statuses included."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.api + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token if token is None else token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            exc.close()
-            return exc.code, json.loads(raw or b"null")
+class Agent(Launched):
+    call = Launched.http_json  # (status, decoded JSON) for any request
 
     def get(self, path: str) -> Any:
         status, body = self.call("GET", path)
@@ -66,10 +36,9 @@ class Agent:
 
 def start_agent(root: Path, name: str, **kw: Any) -> Agent:
     """A running agent with a read-only token too (`agent_process.launch_agent`)."""
-    got = launch_agent(root, name, read_only=True, **kw)
+    got = launch_agent(root, name, read_only=True, cls=Agent, **kw)
     assert got.read_only is not None
-    return Agent(got.name, got.proc, got.data_dir, got.api, got.token, got.read_only,
-                 got.peer_id, got.addrs, got.output)  # fmt: skip
+    return got
 
 
 @dataclass
