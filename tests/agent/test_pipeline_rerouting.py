@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline_check import findings, reference
 
-from agent.config import Config, load_config
+from agent.config import Config
 from agent.pipeline import Pipeline
-from agent.reference_data import load_reference_data
 from detection.heuristics import DetectionContext
 from detection.heuristics.base import (
     HAS_SOURCE_MAC,
@@ -24,7 +24,7 @@ from detection.heuristics.base import (
     UNANSWERED,
     flow_traits,
 )
-from detection.model import DnsRecord, Evidence, Flow, Record, SslRecord
+from detection.model import DnsRecord, Flow, Record, SslRecord
 
 _CLIENTS = ["10.0.0.5", "192.168.1.7"]
 _SERVERS = ["8.8.8.8", "93.184.216.34", "1.2.3.4", "104.20.1.2", "10.1.0.9"]
@@ -33,22 +33,7 @@ _NAMES = ["pastebin.com", "www.example.com", "paste.ee", "cdn.example.org"]
 
 @pytest.fixture(scope="module")
 def setup() -> tuple[Config, DetectionContext]:
-    config = load_config(None)
-    context, _ = load_reference_data(config)
-    return config, context
-
-
-def findings(
-    records: list[Record], config: Config, context: DetectionContext, *, route: bool
-) -> list[tuple[object, ...]]:
-    pipeline = Pipeline(config, context=context, route_flows=route)
-    actions = [a for r in records for a in pipeline.feed(r)]
-    actions.extend(pipeline.finish())
-    return [
-        (e.type, e.attacker, e.victim, e.ts, e.description, e.uids, e.confidence, e.count)
-        for e in actions
-        if isinstance(e, Evidence)
-    ]
+    return reference()
 
 
 @st.composite

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline_check import findings, reference
 
 from agent.analyze import iter_records
-from agent.config import Config, load_config
+from agent.config import Config
 from agent.pipeline import Pipeline
-from agent.reference_data import load_reference_data
 from detection.heuristics import DetectionContext
 from detection.heuristics.base import PRIVATE, PUBLIC
-from detection.model import Evidence, Flow, Record
+from detection.model import Flow, Record
 
 CAPTURES = Path(__file__).parents[1] / "data" / "captures"
 SPECS = sorted(
@@ -31,22 +31,7 @@ SPECS = sorted(
 
 @pytest.fixture(scope="module")
 def setup() -> tuple[Config, DetectionContext]:
-    config = load_config(None)
-    context, _ = load_reference_data(config)
-    return config, context
-
-
-def findings(
-    records: list[Record], config: Config, context: DetectionContext, *, route: bool
-) -> list[tuple[object, ...]]:
-    pipeline = Pipeline(config, context=context, route_flows=route)
-    actions = [a for r in records for a in pipeline.feed(r)]
-    actions.extend(pipeline.finish())
-    return [
-        (e.type, e.attacker, e.victim, e.ts, e.description, e.uids, e.confidence, e.count)
-        for e in actions
-        if isinstance(e, Evidence)
-    ]
+    return reference()
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: Path(s).name)
