@@ -17,11 +17,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from agent.allowlist_files import bundled_data_dir
+
 __all__ = ["SCRIPTS", "usable_scripts"]
 
 log = logging.getLogger(__name__)
 
-SCRIPT_DIR = Path(__file__).resolve().parents[1] / "data" / "zeek"
+SCRIPT_DIR = bundled_data_dir() / "zeek"
 SCRIPTS: tuple[Path, ...] = (SCRIPT_DIR / "starling.zeek", SCRIPT_DIR / "ja3.zeek")
 _CHECK_SECONDS = 120.0  # parsing all of Zeek's base scripts takes a few seconds
 

@@ -89,6 +89,20 @@ def _t(value: object, style: str = "") -> Text:
 _LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
 
+def _evidence_cells(e: dict[str, Any]) -> tuple[Text, ...]:
+    """The cells every evidence table starts with: when, type, level, confidence,
+    victim, description."""
+    level = e.get("threat_level")
+    return (
+        _t(when(e.get("ts"))),
+        _t(e.get("type"), "bold"),
+        _t(level, _LEVEL_STYLE.get(str(level), "")),
+        _t(f"{num(e.get('confidence')):.2f}"),
+        _t(e.get("victim")),
+        _t(e.get("description")),
+    )
+
+
 class ConfirmLift(ModalScreen[bool]):
     """Asks before lifting a ban: y lifts, n or Escape does not."""
 
@@ -764,12 +778,7 @@ class StarlingTui(App[None]):
         self._q("#alert-detail", Static).update(detail)
         rows = [
             (
-                _t(when(e.get("ts"))),
-                _t(e.get("type"), "bold"),
-                _t(e.get("threat_level"), _LEVEL_STYLE.get(str(e.get("threat_level")), "")),
-                _t(f"{num(e.get('confidence')):.2f}"),
-                _t(e.get("victim")),
-                _t(e.get("description")),
+                *_evidence_cells(e),
                 _t(" ".join(str(u) for u in (e.get("uids") or [])[:6])),
             )
             for e in self.alert_evidence
@@ -835,18 +844,7 @@ class StarlingTui(App[None]):
         s.append(f"\npeer reports: {len(reports)} from {len(view.get('reporters') or [])} peers")
         self._q("#ip-summary", Static).update(s)
         evidence = sorted(local.get("recent_evidence") or [], key=lambda e: num(e.get("ts")))
-        rows = [
-            (
-                _t(when(e.get("ts"))),
-                _t(e.get("type"), "bold"),
-                _t(e.get("threat_level"), _LEVEL_STYLE.get(str(e.get("threat_level")), "")),
-                _t(f"{num(e.get('confidence')):.2f}"),
-                _t(e.get("victim")),
-                _t(e.get("description")),
-                _t(e.get("source")),
-            )
-            for e in evidence
-        ]
+        rows = [(*_evidence_cells(e), _t(e.get("source"))) for e in evidence]
         self._fill("ip-evidence", rows, [str(e.get("id")) for e in evidence])
         op = view.get("network_opinion")
         o = Text()
