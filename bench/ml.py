@@ -1,8 +1,8 @@
 """Cost of the ML detectors: core throughput (bench/throughput.py) with ML on and off.
 
-Runs bench/throughput.py on the same workload twice — once as shipped (both
-models loaded, both ML detectors enabled), once with `ml_flow_classifier` and
-`ml_cc_letters` disabled in a config file — alternating, `--repeat` times, and
+Runs bench/throughput.py on the same workload twice — once with both ML
+detectors enabled in a config file (they are opt-in; the shipped models are
+loaded), once with both disabled — alternating, `--repeat` times, and
 prints flows per CPU-second of each run and the median ratio (docs/ml.md).
 
     python bench/ml.py [--flows 1000000] [--repeat 3]
@@ -36,15 +36,18 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    off_cfg = args.workdir / "ml-off.yaml"
-    off_cfg.write_text(
-        "detectors:\n  ml_flow_classifier:\n    enabled: false\n"
-        "  ml_cc_letters:\n    enabled: false\n"
-    )
+    cfg = {}
+    for state in ("on", "off"):
+        cfg[state] = args.workdir / f"ml-{state}.yaml"
+        flag = "true" if state == "on" else "false"
+        cfg[state].write_text(
+            f"detectors:\n  ml_flow_classifier:\n    enabled: {flag}\n"
+            f"  ml_cc_letters:\n    enabled: {flag}\n"
+        )
     on, off = [], []
     for _ in range(args.repeat):
-        r_on = run(args.flows, args.workdir, [])
-        r_off = run(args.flows, args.workdir, ["-c", str(off_cfg)])
+        r_on = run(args.flows, args.workdir, ["-c", str(cfg["on"])])
+        r_off = run(args.flows, args.workdir, ["-c", str(cfg["off"])])
         on.append(r_on["flows_per_cpu_second"])
         off.append(r_off["flows_per_cpu_second"])
         ml = {k: v for k, v in r_on["evidence_by_type"].items() if k.startswith("ml_")}
