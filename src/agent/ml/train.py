@@ -64,8 +64,8 @@ __all__ = [
 # Chosen by leave-one-capture-out comparison (docs/ml.md), never on a test fold.
 FLOW_PARAMS: dict[str, Any] = {
     "scorer": "trees",
-    "n_estimators": 80,
-    "max_depth": 3,
+    "n_estimators": 200,
+    "max_depth": 4,
     "learning_rate": 0.1,
     "subsample": 0.8,
     "max_rows": 2000,

@@ -1,11 +1,11 @@
 """Flows a trained classifier calls malicious (the "flows" model).
 
 Slips ships a linear SGD classifier over nine conn features, pickled. This one
-is a gradient-boosted tree ensemble over ~100 features of the conn record alone
-(sizes, durations, packets, ratios, protocol, service, port classes, state,
-history flags, address kinds — never an address, uid or timestamp; see
-`detection.ml._features`), loaded from plain arrays, validated capture by
-capture (docs/ml.md).
+is a gradient-boosted tree ensemble (200 trees of depth 4) over ~100 features of
+the conn record alone (sizes, durations, packets, ratios, protocol, service,
+port classes, state, history flags, address kinds — never an address, uid or
+timestamp; see `detection.ml._features`), loaded from plain arrays, validated
+capture by capture (docs/ml.md).
 
 Theory of operation
 -------------------
@@ -45,7 +45,7 @@ __all__ = ["FlowClassifier", "FlowClassifierParams"]
 
 class FlowClassifierParams(DetectorParams):
     # Opt-in: on held-out captures it misses the F1 bar on most (docs/ml.md) and
-    # costs ~15 µs per flow with its sibling; enable with detectors.<name>.enabled.
+    # costs ~25 µs per flow with its sibling; enable with detectors.<name>.enabled.
     enabled: bool = False
     batch_size: int = 4096
     min_score: float = 0.0  # raise the model's own threshold (never lowers it)
