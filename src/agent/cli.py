@@ -287,7 +287,7 @@ def agent(
         overrides["store"] = redis
     if api:
         host, sep, port = api.rpartition(":")
-        if not sep or not port.isdigit():
+        if not sep or not (port.isascii() and port.isdigit()):
             raise _fail(f"--api must be HOST:PORT, got {api!r}")
         overrides["api.host"] = host.strip("[]") or "127.0.0.1"
         overrides["api.port"] = int(port)

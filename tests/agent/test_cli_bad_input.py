@@ -174,3 +174,14 @@ def test_broken_pcap_is_reported_not_a_crash(tmp_path: Path, cli: Callable[..., 
     if proc.returncode == 0:
         pytest.fail("a fake pcap must not analyse successfully")
     assert proc.returncode == 1 and "capture_truncated" in proc.stderr
+
+
+@pytest.mark.parametrize("api", ["127.0.0.1:²", "127.0.0.1:", "nohostport"])
+def test_agent_api_address_must_be_host_and_ascii_port(
+    tmp_path: Path, cli: Callable[..., Any], api: str
+) -> None:
+    # "²".isdigit() is True but int("²") raises: found by the fuzz tests elsewhere
+    proc = cli("agent", "--api", api, "--data-dir", str(tmp_path / "s"))
+    check_no_traceback(proc)
+    assert proc.returncode == 2
+    assert "--api must be HOST:PORT" in proc.stderr

@@ -189,7 +189,7 @@ def _parse_resolver(spec: str | None) -> tuple[str, int]:
     if not spec:
         return _system_resolver()
     host, sep, port = spec.rpartition(":")
-    if sep and port.isdigit() and host:
+    if sep and port.isascii() and port.isdigit() and host:
         return host.strip("[]"), int(port)
     return spec, 53
 

@@ -298,7 +298,7 @@ def _size(path: Path) -> int | None:
 
 def _retry_after(value: str | None) -> float | None:
     """A ``Retry-After`` in seconds; the HTTP-date form is ignored (back-off applies)."""
-    if value is None or not value.strip().isdigit():
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
         return None
     return float(value.strip())
 

@@ -120,7 +120,7 @@ def is_private(ip: str) -> bool:
         return True
     if ip.startswith("172."):
         second = ip.split(".", 2)[1]
-        return second.isdigit() and 16 <= int(second) <= 31
+        return second.isascii() and second.isdigit() and 16 <= int(second) <= 31
     return False
 
 

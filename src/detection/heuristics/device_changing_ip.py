@@ -59,7 +59,7 @@ def _usable_ipv4(ip: str) -> bool:
     if not ip or ":" in ip or ip.startswith(("0.", "255.")) or ip.endswith(".255"):
         return False
     first = ip.partition(".")[0]
-    return first.isdigit() and not 224 <= int(first) <= 239
+    return first.isascii() and first.isdigit() and not 224 <= int(first) <= 239
 
 
 class DeviceChangingIp(Detector):

@@ -97,7 +97,8 @@ def _connections_in(msg: str) -> int | None:
     """N of Zeek's "… (seen in N connections)." when the notice's `n` is unset."""
     _, sep, rest = msg.partition("seen in ")
     number = rest.partition(" ")[0]
-    return int(number) if sep and number.isdigit() and len(number) < 10 else None
+    digits = sep and number.isascii() and number.isdigit()  # (str.isdigit accepts "²")
+    return int(number) if digits and len(number) < 10 else None
 
 
 class SshPasswordGuessing(Detector):

@@ -818,3 +818,15 @@ def test_parameters_are_checked(tmp_path: Path, parse: Parse) -> None:
     for bad in ({"attempts": 0}, {"concurrency": 0}, {"min_ratio": 1.5}, {"timeout": 0}):
         with pytest.raises(ValueError, match=r"at least 1|fraction|timeout"):
             FeedUpdater(tmp_path, parse, **bad)
+
+
+def test_retry_after_and_resolver_port_take_ascii_digits_only() -> None:
+    """ "²".isdigit() is True but float("²") / int("²") raise: a server's header or a
+    config value with such a digit is ignored (back-off / port 53), not a crash."""
+    from agent.intel.online import _parse_resolver
+    from agent.intel.updater import _retry_after
+
+    assert _retry_after("²") is None and _retry_after(" 120 ") == 120.0
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert _parse_resolver("9.9.9.9:²") == ("9.9.9.9:²", 53)
+    assert _parse_resolver("[2620:fe::fe]:5353") == ("2620:fe::fe", 5353)

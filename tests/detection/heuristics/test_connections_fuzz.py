@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detection.allowlist import CidrIndex, OrgInfo
+from detection.heuristics._protocols import is_private
 from detection.heuristics.base import DetectionContext, Detector, OrgPort
 from detection.heuristics.connection_without_dns import ConnectionWithoutDns
 from detection.heuristics.data_upload import DataUpload
@@ -22,8 +23,10 @@ from detection.heuristics.multiple_unknown_ports import MultipleUnknownPorts
 from detection.heuristics.port_zero import PortZero
 from detection.heuristics.private_ip_connection import PrivateIpConnection
 from detection.heuristics.reconnection_attempts import ReconnectionAttempts
+from detection.heuristics.ssh_password_guessing import _connections_in
 from detection.heuristics.tor_exit_node import TorExitNode
 from detection.heuristics.unknown_port import UnknownPort
+from detection.model import DhcpRecord
 
 DETECTORS: list[type[Detector]] = [
     ConnectionWithoutDns,
@@ -42,7 +45,9 @@ DETECTORS: list[type[Detector]] = [
 ADDRESSES = st.sampled_from(
     ["", "10.0.0.1", "10.0.0.2", "192.168.1.255", "172.16.0.1", "8.8.8.8", "198.51.100.7",
      "0.0.0.0", "255.255.255.255", "224.0.0.1", "169.254.1.1", "fd00::1", "fe80::1", "ff02::1",
-     "::", "185.220.101.4", "13.107.64.1", "142.250.1.1", "1.2.3", "not-an-ip", "10.0.0.1%eth0"]
+     "::", "185.220.101.4", "13.107.64.1", "142.250.1.1", "1.2.3", "not-an-ip", "10.0.0.1%eth0",
+     # digits str.isdigit() accepts and int() refuses (superscripts) or reads (Arabic-Indic)
+     "²", "10.0.0.²", "172.²³.0.1", "٣.1.1.1"]
 )  # fmt: skip
 WORDS = st.sampled_from(
     ["A", "AAAA", "REJ", "RST", "closed", "S0", "tcp", "udp", "icmp", "aa:bb:cc:dd:ee:ff"]
@@ -97,3 +102,14 @@ def test_random_records_never_crash(cls: type[Detector], data: st.DataObject) ->
         if i % 7 == 6:
             det.close_window(i // 10 - 1)
     det.close_window(2**62)
+
+
+def test_unicode_digits_in_addresses_do_not_crash() -> None:
+    """Found by this file's fuzz test: "²".isdigit() is True, int("²") raises."""
+    det = DeviceChangingIp(DeviceChangingIp.Params(), CONTEXT)
+    det.observe(DhcpRecord(0.0, (), "", "", "aa:bb:cc:dd:ee:ff", "", "", "²", ()), 0)
+    det.observe(DhcpRecord(1.0, (), "", "", "aa:bb:cc:dd:ee:ff", "", "", "10.0.0.7", ()), 0)
+    det.close_window(2**62)  # reached without raising
+    assert not is_private("172.²³.0.1") and is_private("172.16.0.1")
+    assert _connections_in("x (seen in ²³ connections).") is None
+    assert _connections_in("x (seen in 30 connections).") == 30
