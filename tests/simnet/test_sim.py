@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,15 @@ def test_adversaries_stay_silent_until_they_join() -> None:
     assert set(first_heard) == liars  # every liar spoke …
     assert min(first_heard.values()) >= 600.0  # … only once it had joined
     assert max(first_heard.values()) < 600.0 + sc.lie_interval + 1.0
+
+
+def test_a_run_restores_the_callers_gc_thresholds() -> None:
+    """`Simulation.run` raises the collector's thresholds for the run and its metrics
+    (a full pass over a 1,000-agent run costs seconds); the caller's come back."""
+    before = gc.get_threshold()
+    gc.set_threshold(123, 4, 5)
+    try:
+        run(duration=120.0, adversaries=[Adversary(kind="liar", fraction=0.2)])
+        assert gc.get_threshold() == (123, 4, 5)
+    finally:
+        gc.set_threshold(*before)
