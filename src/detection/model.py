@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
+    "ARGUS_UID_PREFIX",
+    "NFDUMP_UID_PREFIX",
     "THREAT_WEIGHTS",
+    "UNANALYSED_UID_PREFIXES",
     "Alert",
     "ArpRecord",
     "DhcpRecord",
@@ -55,6 +58,15 @@ __all__ = [
     "finding_from_dict",
     "finding_to_dict",
 ]
+
+
+# The first character of the uid a parser gives the flows of a format that has no uid
+# of its own. Argus and nfdump do no protocol analysis, so their flows never name a
+# service: "" there means "not analysed", where from Zeek (uids "C…") or Suricata
+# ("S…") it means "not recognised" — what the protocol-on-port detectors look for.
+ARGUS_UID_PREFIX = "A"
+NFDUMP_UID_PREFIX = "N"
+UNANALYSED_UID_PREFIXES = frozenset({ARGUS_UID_PREFIX, NFDUMP_UID_PREFIX})
 
 
 class Flow(NamedTuple):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from detection.allowlist import CidrIndex
 from detection.heuristics.base import DetectionContext, Detector, DetectorParams, report_due
-from detection.model import Evidence, Flow, ThreatLevel
+from detection.model import UNANALYSED_UID_PREFIXES, Evidence, Flow, ThreatLevel
 
 K = TypeVar("K")
 
@@ -154,8 +154,10 @@ class UnrecognisedServiceOnPort(Detector):
     connection that Zeek split after its inactivity timeout, whose start was
     recognised: it is cleared by a recognised flow of the pair anywhere in its
     window or the adjacent ones. Flows from formats that
-    never name a service (Argus, nfdump) are never candidates: the detector
-    only decides once it has seen at least one flow with a service.
+    never name a service (Argus, nfdump: their parsers' uid prefixes,
+    `model.UNANALYSED_UID_PREFIXES`) are never candidates, even when the same
+    run also reads Zeek logs; and the detector only decides once it has seen at
+    least one flow with a service.
     """
 
     port: ClassVar[int]
@@ -221,6 +223,8 @@ class UnrecognisedServiceOnPort(Detector):
             return None  # bad checksums: Zeek could not read the payload
         if not flow.established or flow.sbytes + flow.dbytes < self.p.min_bytes:
             return None
+        if flow.uid[:1] in UNANALYSED_UID_PREFIXES:
+            return None  # an Argus/nfdump flow: "no service" means "not analysed" there
         pending = self._pending.get(window)
         if pending is None:
             pending = self._pending[window] = []

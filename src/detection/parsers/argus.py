@@ -75,7 +75,7 @@ import ipaddress
 import math
 from datetime import UTC, datetime
 
-from detection.model import Flow, Record
+from detection.model import ARGUS_UID_PREFIX, Flow, Record
 from detection.parsers.base import ParseError, Unsupported
 
 __all__ = ["ArgusParser", "argus_established"]
@@ -364,7 +364,8 @@ class ArgusParser:
         smac = f[self._i_smac].strip() if self._i_smac >= 0 else ""
         dmac = f[self._i_dmac].strip() if self._i_dmac >= 0 else ""
         uid = (
-            "A" + hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+            ARGUS_UID_PREFIX
+            + hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
         )
         return Flow(
             ts,

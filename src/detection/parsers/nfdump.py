@@ -68,7 +68,7 @@ import ipaddress
 import math
 from datetime import UTC, datetime
 
-from detection.model import Flow, Record
+from detection.model import NFDUMP_UID_PREFIX, Flow, Record
 from detection.parsers.base import ParseError, Unsupported
 
 __all__ = [
@@ -274,7 +274,8 @@ class NfdumpCsvParser:
         smac = f[self._i_ismc].strip() if self._i_ismc >= 0 else ""
         dmac = f[self._i_idmc].strip() if self._i_idmc >= 0 else ""
         uid = (
-            "N" + hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+            NFDUMP_UID_PREFIX
+            + hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
         )
         return Flow(
             ts,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from detection.heuristics.non_tls_port_443 import NonTlsPort443, NonTlsPort443Params
-from detection.model import ThreatLevel
+from detection.model import ARGUS_UID_PREFIX, NFDUMP_UID_PREFIX, ThreatLevel
 
 
 def test_unrecognised_established_443_is_reported_at_window_close(rec: SimpleNamespace) -> None:
@@ -44,6 +44,19 @@ def test_quiet_under_thresholds_and_without_service_detection(rec: SimpleNamespa
     assert rec.drive(det, records) == []
     # Argus/nfdump never name a service: nothing can be decided.
     assert rec.drive(NonTlsPort443(NonTlsPort443Params()), [rec.flow(ts=10.0)]) == []
+
+
+def test_argus_and_nfdump_flows_are_not_candidates_beside_zeek(rec: SimpleNamespace) -> None:
+    """One run reading Zeek logs (which name services) and Argus/nfdump flows (which
+    never do): only the Zeek flow without a service is non-TLS traffic."""
+    records = [
+        rec.flow(ts=1.0, service="dns", dport=53, uid="Cdns"),  # the Zeek input names them
+        rec.flow(daddr="198.51.100.7", ts=10.0, uid=f"{ARGUS_UID_PREFIX}0123456789abcdef"),
+        rec.flow(daddr="198.51.100.8", ts=11.0, uid=f"{NFDUMP_UID_PREFIX}0123456789abcdef"),
+        rec.flow(daddr="198.51.100.9", ts=12.0, uid="Czeek"),
+    ]
+    (ev,) = rec.drive(NonTlsPort443(NonTlsPort443Params()), records)
+    assert ev.victim == "198.51.100.9" and ev.uids == ("Czeek",)
 
 
 def test_no_flood_one_evidence_per_pair_and_capped_per_source(rec: SimpleNamespace) -> None:
