@@ -59,7 +59,9 @@ _TEXT = st.sampled_from(
      "Sampled servers: 10.0.0.9, ::1", "SSH-2.0-paramiko_3",
      "SSH::CLIENT", "pastebin.com", "104.20.67.143", "www.google.com", "/",
      "unknown_HTTP_method", "*.google.com", "F1", "whatever",
-     "application/x-dosexec", "self signed", "S^hC"]
+     "application/x-dosexec", "self signed", "S^hC",
+     # str.isdigit() accepts these, int() refuses the superscripts
+     "²", "172.²³.0.1", "10.0.0.1 guessing (seen in ²³ connections).", "٣.1.1.1"]
 ) | st.text(max_size=12)  # fmt: skip
 
 

@@ -32,6 +32,7 @@ _ODD_TEXT = st.one_of(
             "gre", "udp", "tcp", "NXDOMAIN", "TXT", "PTR", "1.0.0.10.in-addr.arpa", "a.local",
             "Tunnel::GRE", "Tunnel::DISCOVER", "Scan::Port_Scan", "Scan::Address_Scan",
             "ICMP::TimestampScan", "TXT 3 abc", "999.1.1.1", "not an ip", ".", "..",
+            "²", "172.²³.0.1", "٣.1.1.1",
         ]
     ),
     st.text(max_size=40),
