@@ -111,19 +111,6 @@ def all_org_ranges(context: DetectionContext) -> CidrIndex:
     return CidrIndex.union(info.ranges for info in context.organizations.values())
 
 
-def is_private(ip: str) -> bool:
-    """RFC 1918, loopback, link-local and IPv6 ULA/link-local (string tests, no parsing)."""
-    if ":" in ip:
-        low = ip.lower()
-        return low.startswith(("fc", "fd", "fe80", "::1"))
-    if ip.startswith(("10.", "192.168.", "127.", "169.254.")):
-        return True
-    if ip.startswith("172."):
-        second = ip.split(".", 2)[1]
-        return second.isascii() and second.isdigit() and 16 <= int(second) <= 31
-    return False
-
-
 # -- a protocol expected on a port but not seen ------------------------------------------
 
 

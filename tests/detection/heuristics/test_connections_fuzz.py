@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detection.allowlist import CidrIndex, OrgInfo
-from detection.heuristics._protocols import is_private
-from detection.heuristics.base import DetectionContext, Detector, OrgPort
+from detection.heuristics.base import DetectionContext, Detector, OrgPort, is_private
 from detection.heuristics.connection_without_dns import ConnectionWithoutDns
 from detection.heuristics.data_upload import DataUpload
 from detection.heuristics.device_changing_ip import DeviceChangingIp
