@@ -361,7 +361,7 @@ class StarlingTui(App[None]):
                 async for event in self.client.stream(self.last_event_id, self._stream_open):
                     delay = _BACKOFF_FIRST
                     self._on_event(event)
-                reason = "the agent ended the event stream"
+                reason = f"the agent at {self.api} ended the event stream"
                 bad = False
             except Refused as exc:
                 reason, bad = f"{exc.status}: {exc.message}", exc.bad_token
