@@ -172,6 +172,11 @@ def read_iot23_csv(path: Path, text: io.TextIOBase | None = None) -> FlowSet:
             continue
         # CSV writes an unset value as an empty cell; tabs would split a field.
         line = "\t".join("-" if not v else v.replace("\t", " ") for v in values)
+        if line.lstrip().startswith("#"):
+            # A data row, never a Zeek directive: passed on, "#fields..." in the
+            # ts cell would re-configure the parser for every later row.
+            out.skipped["bad_field"] += 1
+            continue
         _add_flow(out, parser, line, row)
     return out
 

@@ -114,3 +114,13 @@ def test_iot23_over_long_row_is_counted_and_csv_state_untouched() -> None:
     flows = read_iot23_csv(Path("t.csv"), io.StringIO(body))
     assert flows.skipped == Counter({"unreadable_csv_row": 1})
     assert csv.field_size_limit() == limit  # process-wide: other readers rely on it
+
+
+def test_iot23_row_starting_with_hash_is_a_counted_bad_row_not_a_directive() -> None:
+    # Found by the fuzzer above: a ts cell "#..." reached the TSV parser as a header line,
+    # so the row was lost uncounted — and "#fields ..." would have re-configured the parser.
+    good = "1.5,C1,10.0.0.1,1,10.0.0.2,80,tcp,-,1.0,1,1,SF,ShAdDaf,1,1,benign,-"
+    rows = ["#fields,a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", " #x,,,,,,,,,,,,,,,,", good]
+    s = read_iot23_csv(Path("f.csv"), io.StringIO(HEADER + "\n".join(rows) + "\n", newline=""))
+    assert s.skipped == {"bad_field": 2}
+    assert len(s.flows) == 1 and s.rows == [3] and s.flows[0].daddr == "10.0.0.2"
