@@ -1,7 +1,15 @@
-"""Fixtures shared by every test package: a real redis-server for the session."""
+"""Fixtures shared by every test package: a real redis-server for the session.
+
+Also the Hypothesis profile. The README test command is CI's gate, so by default every
+property test draws the same examples on every run (`derandomize`): a red run means
+the code changed, not the dice. Fresh examples — how the fuzzers keep finding bugs —
+with ``HYPOTHESIS_PROFILE=explore`` (random seeds; 500 examples where a test sets no
+count); a failure it finds becomes an explicit test.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -10,6 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("default-derandomized", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default-derandomized"))
 
 
 def _free_port() -> int:
