@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from _machine import machine  # bench/, on sys.path as the script's directory
+
 from simnet.scenario import Scenario
 from simnet.sim import Simulation
 
@@ -73,6 +75,7 @@ def run_one(
         "block_precision": m["block_precision"],
         "block_recall": m["block_recall"],
         "canary_blocks": m["canary_blocks"],
+        "machine": machine(),
     }
 
 
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"x {row['duration']:.0f} s simulated "
                 f"({row['model']}): wall {row['wall_s']:.1f} s, cpu {row['cpu_s']:.1f} s, "
                 f"{row['deliveries']:,} deliveries, {row['deliveries_per_s']:,}/s, "
-                f"peak RSS {row['peak_rss_mib']:.0f} MiB — < 60 s target {target}",
+                f"peak RSS {row['peak_rss_mib']:.0f} MiB — < 60 s target {target} "
+                f"[{row['machine']['cpu']}]",
                 flush=True,
             )
     return 0

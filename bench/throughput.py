@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _machine import machine  # bench/, on sys.path as the script's directory
+
 from agent.analyze import iter_records
 from detection.model import Flow
 
@@ -215,6 +217,7 @@ def main() -> None:
         "evidence_by_type": summary["evidence_by_type"],
         "alerts": summary["alerts"],
         "profiles": summary["profiles"],
+        "machine": machine(),
     }
     print(json.dumps(result, indent=2))
 
