@@ -77,10 +77,18 @@ def ml_train(  # noqa: PLR0917  # typer maps parameters to options
         raise _fail(str(exc)) from None
     except ValueError as exc:
         raise _fail(str(exc), 1) from None
-    result = {"model": str(out), "kind": kind, "threshold": model.threshold, **meta}
+    result = {
+        "model": str(out),
+        "kind": kind,
+        "threshold": model.threshold,
+        **_repeat(model),
+        **meta,
+    }
 
     def human() -> None:
-        typer.echo(f"{kind} model written to {out} (threshold {model.threshold:.4f})")
+        typer.echo(
+            f"{kind} model written to {out} (threshold {model.threshold:.4f}{_repeat_text(model)})"
+        )
         table = meta["validation"].get("per_capture", {})
         if table:
             _print_table(table)
@@ -113,7 +121,7 @@ def ml_evaluate(
 
     from agent.ml.datasets import DatasetError, iter_paths, read_flows, read_letters_file  # noqa: PLC0415  # lazy: `starling --help` stays fast
     from agent.ml.io import ModelError, bundled_model_dir, load_model  # noqa: PLC0415  # lazy: `starling --help` stays fast
-    from agent.ml.train import metrics, score  # noqa: PLC0415  # lazy: `starling --help` stays fast
+    from agent.ml.train import flagged, metrics, score  # noqa: PLC0415  # lazy: `starling --help` stays fast
 
     try:
         model = load_model(model_dir or bundled_model_dir() / kind, kind)
@@ -134,24 +142,30 @@ def ml_evaluate(
                 groups = ls.captures
             y = np.array(labels, dtype=np.int64)
             s = score(model, items) if items else np.zeros(0)
-            entry: dict[str, Any] = {**metrics(y, s, model.threshold), "skipped": dict(skipped)}
+            # flows: the per-flow threshold or the model's repeat rule, over the file's
+            # rows in order (one capture per file)
+            flags = flagged(model, items, s)
+            entry: dict[str, Any] = {
+                **metrics(y, s, model.threshold, flags),
+                "skipped": dict(skipped),
+            }
             if groups is not None:
                 entry["per_capture"] = {
-                    g: metrics(y[m], s[m], model.threshold)
+                    g: metrics(y[m], s[m], model.threshold, flags[m])
                     for g in sorted(set(groups))
                     for m in [np.array([c == g for c in groups])]
                 }
             results[str(path)] = entry
-            for r, sc, lab in zip(rows, s.tolist(), labels, strict=True):
-                pred_rows.append((str(path), r, sc, int(sc >= model.threshold), _label(lab)))
+            for r, sc, flag, lab in zip(rows, s.tolist(), flags.tolist(), labels, strict=True):
+                pred_rows.append((str(path), r, sc, int(flag), _label(lab)))
     except DatasetError as exc:
         raise _fail(str(exc)) from None
     if predictions is not None:
         _write_predictions(predictions, pred_rows, multi=len(paths) > 1)
-    data = {"kind": kind, "threshold": model.threshold, "files": results}
+    data = {"kind": kind, "threshold": model.threshold, **_repeat(model), "files": results}
 
     def human() -> None:
-        typer.echo(f"{kind} model, threshold {model.threshold:.4f}")
+        typer.echo(f"{kind} model, threshold {model.threshold:.4f}{_repeat_text(model)}")
         _print_table(
             {
                 Path(k).name
@@ -190,3 +204,20 @@ def _write_predictions(
                 w.writerow([file, *vals] if multi else vals)
     except OSError as exc:
         raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _repeat(model: object) -> dict[str, Any]:
+    rule = getattr(model, "repeat", None)
+    if rule is None:
+        return {}
+    return {"repeat": {"min_flows": rule.min_flows, "threshold": rule.threshold}}
+
+
+def _repeat_text(model: object) -> str:
+    rule = getattr(model, "repeat", None)
+    if rule is None:
+        return ""
+    return (
+        f"; or a mean ≥ {rule.threshold:.2f} over ≥ {rule.min_flows} flows of one source, "
+        "port and protocol in an hour"
+    )

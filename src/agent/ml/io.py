@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from detection.ml._features import FLOW_FEATURES, LettersFeaturizer
-from detection.ml._models import FlowModel, LettersModel, LinearScorer, Scorer, TreeScorer
+from detection.ml._models import (
+    FlowModel,
+    LettersModel,
+    LinearScorer,
+    RepeatRule,
+    Scorer,
+    TreeScorer,
+)
 
 __all__ = [
     "FORMAT",
@@ -129,6 +136,11 @@ def save_model(
     )
     if isinstance(model, FlowModel):
         doc["features"] = list(FLOW_FEATURES)
+        if model.repeat is not None:
+            doc["repeat"] = {
+                "min_flows": model.repeat.min_flows,
+                "threshold": float(model.repeat.threshold),
+            }
     else:
         fz = model.featurizer
         doc["features"] = list(fz.feature_names)
@@ -234,7 +246,15 @@ def load_model(directory: Path, kind: str | None = None) -> Model:
         if found == "flows":
             if doc.get("features") != list(FLOW_FEATURES):
                 raise ValueError("its flow features are not the ones this version computes")
-            return FlowModel(scorer, threshold, meta)
+            rule = doc.get("repeat")
+            repeat = None
+            if rule is not None:
+                if not isinstance(rule, dict) or set(rule) != {"min_flows", "threshold"}:
+                    raise ValueError("its repeat rule must be {min_flows, threshold}")
+                if type(rule["min_flows"]) is not int:
+                    raise ValueError("its repeat rule's min_flows must be an integer")
+                repeat = RepeatRule(rule["min_flows"], float(rule["threshold"]))
+            return FlowModel(scorer, threshold, meta, repeat)
         letters = doc["letters"]
         fz = LettersFeaturizer(
             [str(g) for g in letters["vocabulary"]],

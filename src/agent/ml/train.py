@@ -15,6 +15,13 @@ with no malicious row must raise nothing). The shipped model is then fitted on
 every group, and its threshold is chosen the same way from the outer
 out-of-fold scores. So no threshold ever sees the rows it is judged on.
 
+Flows also get a repeat rule (`detection.ml._models.RepeatRule`): after the
+threshold, from the same out-of-fold scores, the mean-score threshold for runs of
+`repeat_min_flows` flows of one source, destination port and protocol in an hour —
+the one (on a 0.05 grid, 0.30-0.95) with the best F1 that adds no flag on a
+benign-only group, if it beats the per-flow threshold alone. Fold metrics and
+`evaluate` count a row as flagged by either rule.
+
 Flows: rows to special destinations (multicast, broadcast, link-local) are
 never scored (`FlowModel.score` gives them 0) and are not trained on. Each
 group contributes at most `max_rows` rows per class (a seeded sample), so one
@@ -50,7 +57,7 @@ from agent.ml.estimators import BoostedTrees, LinearModel
 from agent.ml.io import Model, save_model
 from detection.heuristics.base import ADDRESS_KINDS, SPECIAL
 from detection.ml._features import LettersFeaturizer, flow_features
-from detection.ml._models import FlowModel, LettersModel, sigmoid
+from detection.ml._models import FlowModel, LettersModel, RepeatRule, flag_flows, sigmoid
 
 __all__ = [
     "FLOW_PARAMS",
@@ -69,7 +76,9 @@ FLOW_PARAMS: dict[str, Any] = {
     "learning_rate": 0.1,
     "subsample": 0.8,
     "max_rows": 2000,
+    "repeat_min_flows": 10,
 }
+_REPEAT_GRID = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))  # 0.30 ... 0.95
 LETTERS_PARAMS: dict[str, Any] = {
     "scorer": "trees",
     "n_estimators": 150,
@@ -180,10 +189,48 @@ def score(model: Model, items: Sequence[Any]) -> np.ndarray:
     return model.score(items)
 
 
-def with_threshold(model: Model, threshold: float) -> Model:
+def with_threshold(model: Model, threshold: float, repeat: RepeatRule | None = None) -> Model:
     if isinstance(model, FlowModel):
-        return FlowModel(model.scorer, threshold, model.meta)
+        return FlowModel(model.scorer, threshold, model.meta, repeat)
     return LettersModel(model.scorer, model.featurizer, threshold, model.meta)
+
+
+def flagged(model: Model, items: Sequence[Any], scores: np.ndarray) -> np.ndarray:
+    """Rows `model` flags (its threshold; for flows also its repeat rule), in row order."""
+    if isinstance(model, FlowModel):
+        return flag_flows(items, scores, model.threshold, model.repeat)
+    return scores >= model.threshold
+
+
+def choose_repeat(
+    scored: Sequence[tuple[Group, np.ndarray]], threshold: float, min_flows: int
+) -> RepeatRule | None:
+    """The repeat rule's mean-score threshold (module header), or None."""
+
+    def flags(t: float | None) -> list[np.ndarray]:
+        rule = None if t is None else RepeatRule(min_flows, t)
+        return [flag_flows(g.items, p, threshold, rule) for g, p in scored]
+
+    base = flags(None)
+
+    def f1_if_silent(fl: list[np.ndarray]) -> float | None:
+        tp = fp = fn = 0
+        for (g, _), f, b in zip(scored, fl, base, strict=True):
+            y = g.labels
+            if g.benign_only and bool(np.any(f & ~b & (y == 0))):
+                return None  # the rule adds a flag on a benign-only capture
+            tp += int(np.sum(f & (y == 1)))
+            fp += int(np.sum(f & (y == 0)))
+            fn += int(np.sum(~f & (y == 1)))
+        return 2 * tp / (2 * tp + fp + fn) if tp + fn else None
+
+    best_f1 = f1_if_silent(base) or 0.0
+    best: float | None = None
+    for t in sorted(_REPEAT_GRID, reverse=True):  # ties keep the stricter rule
+        f1 = f1_if_silent(flags(t))
+        if f1 is not None and f1 > best_f1:
+            best_f1, best = f1, t
+    return None if best is None else RepeatRule(min_flows, best)
 
 
 def choose_threshold(scored: Sequence[tuple[Group, np.ndarray]]) -> float:
@@ -212,7 +259,7 @@ def choose_threshold(scored: Sequence[tuple[Group, np.ndarray]]) -> float:
 
 def _inner_threshold(
     kind: str, groups: Sequence[Group], params: dict[str, Any], seed: int, folds: int = 3
-) -> float:
+) -> tuple[float, RepeatRule | None]:
     scored = []
     for k in range(folds):
         test = [g for i, g in enumerate(groups) if i % folds == k]
@@ -221,14 +268,29 @@ def _inner_threshold(
             continue
         model = fit_model(kind, train, params, seed)
         scored.extend((g, score(model, g.items)) for g in test)
-    return choose_threshold(scored) if scored else 0.5
+    if not scored:
+        return 0.5, None
+    threshold = choose_threshold(scored)
+    return threshold, _repeat_for(kind, scored, threshold, params)
 
 
-def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Precision, recall, F1, false-positive rate, ROC AUC over labelled rows."""
+def _repeat_for(
+    kind: str, scored: Sequence[tuple[Group, np.ndarray]], threshold: float, params: dict[str, Any]
+) -> RepeatRule | None:
+    min_flows = params.get("repeat_min_flows")
+    if kind != "flows" or not min_flows:
+        return None
+    return choose_repeat(scored, threshold, int(min_flows))
+
+
+def metrics(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, flags: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Precision, recall, F1, false-positive rate, ROC AUC over labelled rows
+    (`flags`: the rows flagged, when more than the threshold decides)."""
     m = labels != UNLABELLED
     y, s = labels[m], scores[m]
-    pred = s >= threshold
+    pred = s >= threshold if flags is None else flags[m]
     tp = int(np.sum(pred & (y == 1)))
     fp = int(np.sum(pred & (y == 0)))
     fn = int(np.sum(~pred & (y == 1)))
@@ -277,11 +339,16 @@ def validate(
     oof: list[tuple[Group, np.ndarray]] = []
     for g in groups:
         train_groups = [h for h in groups if h is not g]
-        threshold = _inner_threshold(kind, train_groups, params, seed)
-        model = fit_model(kind, train_groups, params, seed, threshold)
+        threshold, repeat = _inner_threshold(kind, train_groups, params, seed)
+        model = with_threshold(fit_model(kind, train_groups, params, seed), threshold, repeat)
         p = score(model, g.items)
         oof.append((g, p))
-        table[g.name] = {**metrics(g.labels, p, threshold), "threshold": round(threshold, 4)}
+        table[g.name] = {
+            **metrics(g.labels, p, threshold, flagged(model, g.items, p)),
+            "threshold": round(threshold, 4),
+        }
+        if repeat is not None:
+            table[g.name]["repeat_threshold"] = repeat.threshold
         if progress is not None:
             progress(f"{g.name}: {table[g.name]}")
     return table, oof
@@ -322,6 +389,8 @@ def train(
     if folds and len(groups) >= 3:
         table, oof = validate(kind, groups, p, seed, progress)
         threshold = choose_threshold(oof)
+        repeat = _repeat_for(kind, oof, threshold, p)
+        final = with_threshold(fit_model(kind, groups, p, seed), threshold, repeat)
         validation = {
             "method": "leave-one-capture-out",
             "per_capture": table,
@@ -329,11 +398,15 @@ def train(
                 np.concatenate([g.labels for g, _ in oof]),
                 np.concatenate([s for _, s in oof]),
                 threshold,
+                np.concatenate([flagged(final, g.items, s) for g, s in oof]),
             ),
         }
+        model = final
     else:
-        threshold = _inner_threshold(kind, groups, p, seed) if len(groups) >= 3 else 0.5
-    model = with_threshold(fit_model(kind, groups, p, seed), threshold)
+        threshold, repeat = (
+            _inner_threshold(kind, groups, p, seed) if len(groups) >= 3 else (0.5, None)
+        )
+        model = with_threshold(fit_model(kind, groups, p, seed), threshold, repeat)
     meta = {
         "training": {
             "files": provenance,

@@ -18,6 +18,15 @@ IndexError halfway through a batch).
 
 `FlowModel` and `LettersModel` bind a scorer to its features and its alert
 threshold; they are what the agent puts in `DetectionContext.models`.
+
+A flow model may carry a `RepeatRule`: a source that keeps sending flows of one
+kind (one destination port and protocol) in one hour whose *mean* score is high is
+flagged even though no single flow crosses the per-flow threshold. Why: on captures
+it never saw, the classifier ranks a bot's own flows far above that host's benign
+flows but often below the rare outlier flow of some benign capture; the outlier is
+one flow, the bot's C&C is hundreds (docs/ml.md, "Repeated behaviour").
+`RepeatTracker` applies the rule in arrival order — the same code for evaluation,
+training and the detector, so the three agree flow for flow.
 """
 
 from __future__ import annotations
@@ -31,7 +40,17 @@ import numpy.typing as npt
 from detection.ml._features import FLOW_FEATURES, LettersFeaturizer, flow_features
 from detection.model import Flow
 
-__all__ = ["FlowModel", "LettersModel", "LinearScorer", "Scorer", "TreeScorer", "sigmoid"]
+__all__ = [
+    "FlowModel",
+    "LettersModel",
+    "LinearScorer",
+    "RepeatRule",
+    "RepeatTracker",
+    "Scorer",
+    "TreeScorer",
+    "flag_flows",
+    "sigmoid",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -206,6 +225,76 @@ def _check_features(scorer: Scorer, names: Sequence[str], expected: Sequence[str
         raise ValueError(f"model expects {scorer.n_features} features, not {len(expected)}")
 
 
+REPEAT_WINDOW_SECONDS = 3600.0  # the hour the rule counts flows in (training and evaluation)
+
+
+@dataclass(frozen=True)
+class RepeatRule:
+    """Flag a flow once its (source, destination port, protocol) has sent at least
+    `min_flows` flows in the window with a mean score of at least `threshold`."""
+
+    min_flows: int
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.min_flows <= 1_000_000:
+            raise ValueError("repeat rule: min_flows must lie in [2, 1000000]")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("repeat rule: threshold must lie in (0, 1)")
+
+
+class RepeatTracker:
+    """Running score sum and count per (source, destination port, protocol, window),
+    in the order flows arrive; `update` says which flows the rule flags."""
+
+    __slots__ = ("_runs", "rule")
+
+    def __init__(self, rule: RepeatRule) -> None:
+        self.rule = rule
+        self._runs: dict[tuple[str, int | None, str, int], list[float]] = {}
+
+    def update(
+        self, flows: Sequence[Flow], scores: FloatArray, windows: Sequence[int]
+    ) -> npt.NDArray[np.bool_]:
+        runs = self._runs
+        k, t = self.rule.min_flows, self.rule.threshold
+        out = np.zeros(len(flows), dtype=bool)
+        for i, (flow, p, w) in enumerate(zip(flows, scores.tolist(), windows, strict=True)):
+            key = (flow.saddr, flow.dport, flow.proto, w)
+            run = runs.get(key)
+            if run is None:
+                run = runs[key] = [0.0, 0.0]
+            run[0] += p
+            run[1] += 1.0
+            if run[1] >= k and run[0] >= t * run[1]:
+                out[i] = True
+        return out
+
+    def mean(self, flow: Flow, window: int) -> tuple[float, int]:
+        """The running mean score and flow count of `flow`'s run (0, 0 if none)."""
+        run = self._runs.get((flow.saddr, flow.dport, flow.proto, window))
+        return (run[0] / run[1], int(run[1])) if run else (0.0, 0)
+
+    def drop_upto(self, window: int) -> None:
+        for key in [k for k in self._runs if k[3] <= window]:
+            del self._runs[key]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+def flag_flows(
+    flows: Sequence[Flow], scores: FloatArray, threshold: float, repeat: RepeatRule | None
+) -> npt.NDArray[np.bool_]:
+    """Which of `flows` (one capture, in file order) are flagged: the per-flow
+    threshold, or the repeat rule over hour windows of the flows' own timestamps."""
+    flagged: npt.NDArray[np.bool_] = scores >= threshold
+    if repeat is not None and len(flows):
+        windows = [int(f.ts // REPEAT_WINDOW_SECONDS) for f in flows]
+        flagged |= RepeatTracker(repeat).update(flows, scores, windows)
+    return flagged
+
+
 @dataclass(frozen=True)
 class FlowModel:
     """Flow classifier: P(malicious) of each conn record."""
@@ -213,6 +302,7 @@ class FlowModel:
     scorer: Scorer
     threshold: float
     meta: Mapping[str, object] = field(default_factory=dict)
+    repeat: RepeatRule | None = None
 
     def __post_init__(self) -> None:
         _check_features(self.scorer, FLOW_FEATURES, FLOW_FEATURES)

@@ -18,12 +18,21 @@ first such flow, then at 10, 100, 1000 (a growing count, no flood). The
 attacker is the flow's originator (a scanner probing the host, a bot calling
 its server). Evidence of a batch carries the window its flows arrived in.
 
+The model's repeat rule (`detection.ml._models.RepeatRule`, chosen in training):
+a source whose flows to one destination port and protocol reach `min_flows` in the
+window with a mean score at or above the rule's threshold has each further such
+flow flagged too — counted and reported per (source, port, protocol) and window,
+at the same growing counts. The same `RepeatTracker` code decides in training and
+evaluation (over hours of the flows' timestamps; here the pipeline's windows, an
+hour by default). `use_repeat_rule: false` turns it off.
+
 Without a "flows" model in `DetectionContext.models` the detector wants no
 flow and says nothing. Flows to special destinations (multicast, broadcast,
 link-local) are never routed here (the model scores them 0 anyway).
 
-Memory: at most `batch_size` buffered flows, and one counter per reported
-tuple and open window (dropped when the window closes).
+Memory: at most `batch_size` buffered flows, one counter per reported tuple and
+open window, and one running sum per (source, port, protocol) and open window
+(all dropped when the window closes).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from detection.heuristics.base import (
     DetectorParams,
     report_due,
 )
-from detection.ml._models import FlowModel
+from detection.ml._models import FlowModel, RepeatTracker
 from detection.model import Evidence, Flow, ThreatLevel
 
 __all__ = ["FlowClassifier", "FlowClassifierParams"]
@@ -49,6 +58,7 @@ class FlowClassifierParams(DetectorParams):
     enabled: bool = False
     batch_size: int = 4096
     min_score: float = 0.0  # raise the model's own threshold (never lowers it)
+    use_repeat_rule: bool = True  # the model's repeat rule, when it has one
 
 
 class FlowClassifier(Detector):
@@ -66,6 +76,9 @@ class FlowClassifier(Detector):
         self._flows: list[Flow] = []
         self._windows: list[int] = []
         self._counts: dict[tuple[str, str, int | None, str, int], int] = {}
+        rule = self.model.repeat if self.model is not None and params.use_repeat_rule else None
+        self._repeat = RepeatTracker(rule) if rule is not None else None
+        self._repeat_counts: dict[tuple[str, int | None, str, int], int] = {}
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
@@ -87,35 +100,65 @@ class FlowClassifier(Detector):
         if not flows or self.model is None:
             return None
         scores = self.model.score(flows)
-        hits = (scores >= self.threshold).nonzero()[0]
+        single = scores >= self.threshold
+        repeated = self._repeat.update(flows, scores, windows) if self._repeat is not None else None
+        hits = (single | repeated if repeated is not None else single).nonzero()[0]
         if not len(hits):
             return None
         out: list[Evidence] = []
         for i in hits.tolist():
             flow, window, p = flows[i], windows[i], float(scores[i])
-            key = (flow.saddr, flow.daddr, flow.dport, flow.proto, window)
-            n = self._counts.get(key, 0) + 1
-            self._counts[key] = n
+            if single[i]:
+                key = (flow.saddr, flow.daddr, flow.dport, flow.proto, window)
+                n = self._counts.get(key, 0) + 1
+                self._counts[key] = n
+                if report_due(n, 1, (10, 100, 1000)):
+                    out.append(self._evidence(flow, window, p, n))
+                continue
+            run = (flow.saddr, flow.dport, flow.proto, window)
+            n = self._repeat_counts.get(run, 0) + 1
+            self._repeat_counts[run] = n
             if report_due(n, 1, (10, 100, 1000)):
-                out.append(self._evidence(flow, window, p, n))
+                out.append(self._repeat_evidence(flow, window, n))
         return out or None
 
+    def _repeat_evidence(self, flow: Flow, window: int, n: int) -> Evidence:
+        assert self._repeat is not None
+        rule = self._repeat.rule
+        mean, run = self._repeat.mean(flow, window)
+        return self._new(
+            flow,
+            window,
+            min(1.0, mean),
+            n,
+            f"Flow classifier, repeated behaviour: {flow.saddr} sent {run} flows to "
+            f"{_port(flow)} in this window scoring {mean:.3f} on average (rule: ≥ "
+            f"{rule.min_flows} flows, mean ≥ {rule.threshold:.2f}); {n} flagged so far, "
+            f"latest to {flow.daddr}",
+        )
+
     def _evidence(self, flow: Flow, window: int, p: float, n: int) -> Evidence:
-        port = f"{flow.dport}/{flow.proto}" if flow.dport is not None else flow.proto
         more = f"; {n} such flows to it in this window" if n > 1 else ""
+        return self._new(
+            flow,
+            window,
+            p,
+            n,
+            f"Flow classifier: {flow.saddr} → {flow.daddr} {_port(flow)} "
+            f"({flow.state or '-'}, {flow.sbytes + flow.dbytes} bytes, "
+            f"{flow.duration:.1f} s) scores {p:.3f} malicious "
+            f"(threshold {self.threshold:.3f}){more}",
+        )
+
+    def _new(self, flow: Flow, window: int, confidence: float, n: int, text: str) -> Evidence:
         return self.new_evidence(
             attacker=flow.saddr,
             victim=flow.daddr,
             level=ThreatLevel.MEDIUM,
-            confidence=p,
+            confidence=confidence,
             ts=flow.ts,
             window=window,
-            description=(
-                f"Flow classifier: {flow.saddr} → {flow.daddr} {port} "
-                f"({flow.state or '-'}, {flow.sbytes + flow.dbytes} bytes, "
-                f"{flow.duration:.1f} s) scores {p:.3f} malicious "
-                f"(threshold {self.threshold:.3f}){more}"
-            ),
+            description=text,
             # Most malicious flows it was trained on are C&C traffic; scans and
             # floods are named by the heuristic detectors that see them.
             technique="T1071",
@@ -129,4 +172,12 @@ class FlowClassifier(Detector):
         out = self._flush()
         for key in [k for k in self._counts if k[4] <= window]:
             del self._counts[key]
+        for run in [k for k in self._repeat_counts if k[3] <= window]:
+            del self._repeat_counts[run]
+        if self._repeat is not None:
+            self._repeat.drop_upto(window)
         return out
+
+
+def _port(flow: Flow) -> str:
+    return f"{flow.dport}/{flow.proto}" if flow.dport is not None else flow.proto

@@ -135,3 +135,39 @@ def test_bundled_models_load_and_report_failures(tmp_path: Path, saved: Path) ->
     assert models == {}
     assert any("not a Starling model" in w for w in warnings)
     assert any("no letters model" in w for w in warnings)
+
+
+def test_repeat_rule_round_trip_and_refusals(tmp_path: Path, flow_model: FlowModel) -> None:
+    from dataclasses import replace
+
+    from detection.ml._models import RepeatRule
+
+    ruled = replace(flow_model, repeat=RepeatRule(10, 0.55))
+    saved = save_model(tmp_path / "r", ruled, {"training": {"seed": 0}})
+    back = load_model(saved, "flows")
+    assert isinstance(back, FlowModel) and back.repeat == RepeatRule(10, 0.55)
+    assert json.loads((saved / "model.json").read_text())["repeat"] == {
+        "min_flows": 10,
+        "threshold": 0.55,
+    }
+    # without a rule the key is absent and none is loaded (models written before it)
+    plain = save_model(tmp_path / "p", flow_model, {})
+    assert "repeat" not in json.loads((plain / "model.json").read_text())
+    assert load_model(plain, "flows").repeat is None  # type: ignore[union-attr]
+    doc = json.loads((saved / "model.json").read_text())
+    doc["repeat"]["threshold"] = 0.05  # an edit that would make the detector noisy
+    (saved / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="modified"):
+        load_model(saved)
+    blob = (saved / "arrays.npz").read_bytes()
+    for hostile, why in (
+        ({"min_flows": 10.5, "threshold": 0.5}, "integer"),
+        ({"min_flows": 1, "threshold": 0.5}, "min_flows"),
+        ({"min_flows": 10, "threshold": 2.0}, "threshold"),
+        ({"min_flows": 10}, "repeat rule"),
+        ([10, 0.5], "repeat rule"),
+    ):
+        doc["repeat"] = hostile
+        _rewrite(saved, doc, blob)
+        with pytest.raises(ModelError, match=why):
+            load_model(saved)

@@ -95,3 +95,52 @@ def test_sklearn_contract(estimator) -> None:  # type: ignore[no-untyped-def]
               if r["status"] == "failed"]  # fmt: skip
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) > 30
+
+
+def test_repeat_rule_is_chosen_only_when_it_helps_and_keeps_benign_captures_silent() -> None:
+    from agent.ml.train import choose_repeat
+    from detection.model import Flow
+
+    def flows(src: str, n: int) -> list[Flow]:
+        return [Flow(float(i), f"C{i}", src, 40000, "45.0.0.1", 8080, "tcp", "", 0.1, 10, 0,
+                     1, 0, "SF", "ShAD", True) for i in range(n)]  # fmt: skip
+
+    # a bot whose 30 flows score 0.62 (under the per-flow threshold 0.9) beside its host's
+    # 30 benign flows at 0.1; a benign-only capture with a run of 30 flows at 0.42
+    bot = Group("bot", flows("10.0.0.9", 30) + flows("10.0.0.5", 30), np.array([1] * 30 + [0] * 30))
+    benign = Group("benign", flows("10.0.0.7", 30), np.array([0] * 30))
+    scored = [(bot, np.array([0.62] * 30 + [0.1] * 30)), (benign, np.full(30, 0.42))]
+    rule = choose_repeat(scored, 0.9, 10)
+    # the strictest grid value (0.30, 0.35, ...) with the best F1 that leaves the
+    # benign capture silent: every value from 0.45 to 0.60 flags the bot's run alone
+    assert rule is not None and rule.min_flows == 10 and rule.threshold == pytest.approx(0.6)
+    # a benign-only run as high as the bot's: no threshold separates them -> no rule
+    scored_hi = [(bot, scored[0][1]), (benign, np.full(30, 0.7))]
+    assert choose_repeat(scored_hi, 0.9, 10) is None
+    # the per-flow threshold already catches everything: the rule adds nothing
+    assert choose_repeat([(bot, np.array([0.95] * 30 + [0.1] * 30))], 0.9, 10) is None
+
+
+def test_metrics_count_the_flags_given() -> None:
+    y = np.array([1, 1, 0, 0])
+    s = np.array([0.95, 0.6, 0.6, 0.1])
+    assert metrics(y, s, 0.9)["recall"] == 0.5
+    both = metrics(y, s, 0.9, np.array([True, True, False, False]))
+    assert both["recall"] == 1.0 and both["precision"] == 1.0 and both["f1"] == 1.0
+    assert both["roc_auc"] == metrics(y, s, 0.9)["roc_auc"]  # AUC stays the score's
+
+
+def test_repeat_rule_silence_is_about_what_the_rule_adds() -> None:
+    from agent.ml.train import choose_repeat
+    from detection.model import Flow
+
+    def flows(src: str, n: int) -> list[Flow]:
+        return [Flow(float(i), f"C{i}", src, 40000, "45.0.0.1", 8080, "tcp", "", 0.1, 10, 0,
+                     1, 0, "SF", "ShAD", True) for i in range(n)]  # fmt: skip
+
+    bot = Group("bot", flows("10.0.0.9", 30), np.array([1] * 30))
+    # a benign-only capture whose one outlier flow the per-flow threshold already flags
+    benign = Group("benign", flows("10.0.0.7", 1) + flows("10.0.0.8", 30), np.array([0] * 31))
+    scored = [(bot, np.full(30, 0.62)), (benign, np.array([0.99] + [0.42] * 30))]
+    rule = choose_repeat(scored, 0.9, 10)
+    assert rule is not None and rule.threshold == pytest.approx(0.6)

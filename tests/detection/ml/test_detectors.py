@@ -9,7 +9,7 @@ import numpy as np
 from detection.heuristics import REGISTRY
 from detection.heuristics.base import PRIVATE, PUBLIC, SPECIAL, DetectionContext
 from detection.ml._features import FLOW_FEATURES, LettersFeaturizer
-from detection.ml._models import FlowModel, LettersModel, LinearScorer
+from detection.ml._models import FlowModel, LettersModel, LinearScorer, RepeatRule
 from detection.ml.cc_letters import CCLetters, CCLettersParams
 from detection.ml.flow_classifier import FlowClassifier, FlowClassifierParams
 from detection.model import Evidence, Flow
@@ -110,3 +110,54 @@ def test_cc_letters_bounds_tuples_and_forgets_idle_ones() -> None:
     det.observe(_flow(10_000.0, "10.0.0.5", "5.6.7.200", 443, "SF"), 0)
     det.close_window(0)
     assert len(det._tuples) == 1
+
+
+def _sized_model(repeat: RepeatRule | None) -> FlowModel:
+    """Scores a flow by its size: 100 B -> ~0.5, 300 B -> ~0.99, 0 B -> ~0.007."""
+    coef = np.zeros(len(FLOW_FEATURES))
+    i = FLOW_FEATURES.index("log_sbytes")
+    coef[i] = 1.0
+    centre = float(np.log1p(100.0))  # log_sbytes of a 100-byte flow
+    return FlowModel(
+        LinearScorer(np.full_like(coef, 0.0), np.ones_like(coef), coef * 5.0, -5.0 * centre),
+        0.9,
+        repeat=repeat,
+    )
+
+
+def test_flow_classifier_repeat_rule_flags_a_run_no_single_flow_crosses() -> None:
+    model = _sized_model(RepeatRule(min_flows=10, threshold=0.45))
+    assert 0.45 < float(model.score([_flow(0.0, "a", "b", 1, "SF", 100)])[0]) < 0.9
+    ctx = DetectionContext(models={"flows": model})
+    # one bot: 25 flows of 100 B to 8080/tcp at many servers (each ~0.5: none crosses 0.9)
+    bot = [_flow(float(i), "10.0.0.9", f"45.0.0.{i}", 8080, "SF") for i in range(25)]
+    # a benign host: 25 flows to 443 of mostly 0 B (a low mean), one 300-B outlier
+    benign = [_flow(float(i), "10.0.0.5", "20.1.1.1", 443, "SF", 0) for i in range(24)]
+    benign.append(_flow(30.0, "10.0.0.5", "20.1.1.1", 443, "SF", 300))
+    det = FlowClassifier(FlowClassifierParams(batch_size=7), ctx)
+    ev = _run(det, bot + benign)
+    rep = [e for e in ev if "repeated behaviour" in e.description]
+    single = [e for e in ev if e not in rep]
+    # flagged from the 10th flow of the run on: reported at the 1st and the 10th flagged
+    assert [e.count for e in rep] == [1, 10]
+    assert {e.attacker for e in rep} == {"10.0.0.9"} and rep[0].dport == 8080
+    assert rep[0].victim == "45.0.0.9"  # the run's 10th flow
+    assert "mean ≥ 0.45" in rep[0].description and "8080/tcp" in rep[0].description
+    # the benign outlier is a single-flow hit (per-flow threshold), its run's mean is low
+    assert [e.attacker for e in single] == ["10.0.0.5"]
+    # nine flows are not a run; the rule switched off says nothing either
+    assert _run(FlowClassifier(FlowClassifierParams(), ctx), bot[:9]) == []
+    off = FlowClassifier(FlowClassifierParams(use_repeat_rule=False), ctx)
+    assert not [e for e in _run(off, bot) if "repeated behaviour" in e.description]
+
+
+def test_flow_classifier_repeat_runs_are_per_window() -> None:
+    ctx = DetectionContext(models={"flows": _sized_model(RepeatRule(10, 0.45))})
+    det = FlowClassifier(FlowClassifierParams(batch_size=4), ctx)
+    flows = [_flow(float(i), "10.0.0.9", "45.0.0.1", 8080, "SF") for i in range(18)]
+    out: list[Evidence] = []
+    for i, f in enumerate(flows):  # 9 in window 0, 9 in window 1: never 10 in one window
+        out.extend(det.observe(f, 0 if i < 9 else 1) or ())
+    out.extend(det.close_window(1) or ())
+    assert out == []
+    assert det._repeat is not None and len(det._repeat) == 0  # closed windows are dropped

@@ -113,3 +113,47 @@ def test_letters_featurizer_frequencies() -> None:
     model = LettersModel(LinearScorer(np.zeros_like(coef), np.ones_like(coef), coef, -2.0), fz, 0.5)
     p = model.score(["a.b.", "a.a."])
     assert p[0] > 0.5 > p[1]
+
+
+def _conn(ts: float, saddr: str, dport: int) -> Flow:
+    return Flow(ts, f"C{ts}", saddr, 40000, "45.0.0.1", dport, "tcp", "", 0.1, 10, 0, 1, 0,
+                "SF", "ShAD", True)  # fmt: skip
+
+
+def test_repeat_rule_bounds() -> None:
+    from detection.ml._models import RepeatRule
+
+    for bad in ((1, 0.5), (10, 0.0), (10, 1.0), (10, float("nan"))):
+        with pytest.raises(ValueError, match="repeat rule"):
+            RepeatRule(*bad)
+
+
+def test_flag_flows_runs_by_source_port_and_hour() -> None:
+    from detection.ml._models import RepeatRule, RepeatTracker, flag_flows
+
+    rule = RepeatRule(min_flows=3, threshold=0.5)
+    flows = [
+        _conn(0.0, "10.0.0.1", 80),
+        _conn(1.0, "10.0.0.1", 80),
+        _conn(2.0, "10.0.0.2", 80),  # another source: its own run
+        _conn(3.0, "10.0.0.1", 80),  # the run's 3rd flow: mean (0.6+0.6+0.3)/3 = 0.5
+        _conn(4.0, "10.0.0.1", 81),  # another port: its own run
+        _conn(3700.0, "10.0.0.1", 80),  # the next hour: a new run
+        _conn(3701.0, "10.0.0.1", 80),
+    ]
+    scores = np.array([0.6, 0.6, 0.9, 0.3, 0.9, 0.9, 0.9])
+    got = flag_flows(flows, scores, 0.95, rule)
+    assert got.tolist() == [False, False, False, True, False, False, False]
+    assert flag_flows(flows, scores, 0.95, None).tolist() == [False] * 7
+    assert flag_flows(flows, scores, 0.85, rule).tolist() == [
+        False, False, True, True, True, True, True,
+    ]  # fmt: skip
+    # incremental use (the detector's batches) decides exactly as one pass does
+    tracker = RepeatTracker(rule)
+    windows = [int(f.ts // 3600) for f in flows]
+    parts = [tracker.update(flows[i : i + 2], scores[i : i + 2], windows[i : i + 2])
+             for i in range(0, 7, 2)]  # fmt: skip
+    assert np.concatenate(parts).tolist() == got.tolist()
+    assert tracker.mean(flows[0], 0) == (pytest.approx(0.5), 3)
+    tracker.drop_upto(0)
+    assert tracker.mean(flows[0], 0) == (0.0, 0) and len(tracker) == 1
