@@ -24,7 +24,7 @@ kind (one destination port and protocol) in one hour whose *mean* score is high 
 flagged even though no single flow crosses the per-flow threshold. Why: on captures
 it never saw, the classifier ranks a bot's own flows far above that host's benign
 flows but often below the rare outlier flow of some benign capture; the outlier is
-one flow, the bot's C&C is hundreds (docs/ml.md, "Repeated behaviour").
+one flow, the bot's C&C is hundreds (docs/ml.md, "Flows: the repeat rule").
 `RepeatTracker` applies the rule in arrival order — the same code for evaluation,
 training and the detector, so the three agree flow for flow.
 """
@@ -245,12 +245,18 @@ class RepeatRule:
 
 class RepeatTracker:
     """Running score sum and count per (source, destination port, protocol, window),
-    in the order flows arrive; `update` says which flows the rule flags."""
+    in the order flows arrive; `update` says which flows the rule flags.
 
-    __slots__ = ("_runs", "rule")
+    At most `max_runs` runs are tracked (a port scan opens one per port): a flow that
+    would open one more is not tracked (counted in `untracked`) until a window closes.
+    """
 
-    def __init__(self, rule: RepeatRule) -> None:
+    __slots__ = ("_runs", "max_runs", "rule", "untracked")
+
+    def __init__(self, rule: RepeatRule, max_runs: int = 200_000) -> None:
         self.rule = rule
+        self.max_runs = max_runs
+        self.untracked = 0
         self._runs: dict[tuple[str, int | None, str, int], list[float]] = {}
 
     def update(
@@ -263,6 +269,9 @@ class RepeatTracker:
             key = (flow.saddr, flow.dport, flow.proto, w)
             run = runs.get(key)
             if run is None:
+                if len(runs) >= self.max_runs:
+                    self.untracked += 1
+                    continue
                 run = runs[key] = [0.0, 0.0]
             run[0] += p
             run[1] += 1.0

@@ -32,7 +32,8 @@ link-local) are never routed here (the model scores them 0 anyway).
 
 Memory: at most `batch_size` buffered flows, one counter per reported tuple and
 open window, and one running sum per (source, port, protocol) and open window
-(all dropped when the window closes).
+(all dropped when the window closes; at most 200,000 running sums: a port scan
+opens one per port).
 """
 
 from __future__ import annotations

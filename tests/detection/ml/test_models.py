@@ -157,3 +157,16 @@ def test_flag_flows_runs_by_source_port_and_hour() -> None:
     assert tracker.mean(flows[0], 0) == (pytest.approx(0.5), 3)
     tracker.drop_upto(0)
     assert tracker.mean(flows[0], 0) == (0.0, 0) and len(tracker) == 1
+
+
+def test_repeat_tracker_is_bounded() -> None:
+    from detection.ml._models import RepeatRule, RepeatTracker
+
+    tracker = RepeatTracker(RepeatRule(2, 0.5), max_runs=3)
+    scan = [_conn(float(i), "10.0.0.1", 1000 + i) for i in range(5)]  # a run per port
+    tracker.update(scan, np.full(5, 0.9), [0] * 5)
+    assert len(tracker) == 3 and tracker.untracked == 2
+    again = tracker.update(scan[:1], np.full(1, 0.9), [0])  # a tracked run goes on
+    assert again.tolist() == [True]
+    tracker.drop_upto(0)
+    assert len(tracker) == 0
