@@ -113,7 +113,7 @@ def test_cc_letters_bounds_tuples_and_forgets_idle_ones() -> None:
 
 
 def _sized_model(repeat: RepeatRule | None) -> FlowModel:
-    """Scores a flow by its size: 100 B -> ~0.5, 300 B -> ~0.99, 0 B -> ~0.007."""
+    """Scores a flow by its size: 100 B -> 0.5, 300 B -> 0.996, 0 B -> ~0."""
     coef = np.zeros(len(FLOW_FEATURES))
     i = FLOW_FEATURES.index("log_sbytes")
     coef[i] = 1.0
