@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 
 def _ml_evidence(outdir: Path) -> list[dict[str, object]]:
@@ -55,8 +56,35 @@ def test_evaluate_writes_one_row_per_input_row(cli, labeled: Path, tmp_path: Pat
     assert len(rows) == 600
     assert [int(x["row"]) for x in rows] == list(range(1, 601))
     assert {x["label"] for x in rows} == {"malicious", "benign"}
-    # predicted: the score at or above the threshold, or the model's repeat rule — recomputed
-    # here from the CSV itself: a running mean per (source, port, protocol, hour), in row order
+    assert [x["predicted"] for x in rows] == _expected(src, rows, out)
+    # a model whose repeat rule flags rows under the per-flow threshold: same check, and it
+    # must flag some (the shipped rule adds none here; this excerpt's NTP runs score
+    # ~0.00008, so a rule at 0.00005 flags them from their 10th flow)
+    from dataclasses import replace
+
+    from agent.ml.io import bundled_model_dir, load_model, save_model
+    from detection.ml._models import FlowModel, RepeatRule
+
+    shipped = load_model(bundled_model_dir() / "flows", "flows")
+    assert isinstance(shipped, FlowModel)
+    low = save_model(tmp_path / "low", replace(shipped, repeat=RepeatRule(10, 5e-05)), {})
+    r = cli("ml", "evaluate", "flows", str(src), "--model", str(low), "--predictions", str(pred),
+            "-o", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["repeat"] == {"min_flows": 10, "threshold": 5e-05}
+    with pred.open() as f:
+        rows = list(csv.DictReader(f))
+    by_rule_only = [
+        x for x in rows if x["predicted"] == "1" and float(x["score"]) < out["threshold"]
+    ]
+    assert by_rule_only
+    assert [x["predicted"] for x in rows] == _expected(src, rows, out)
+
+
+def _expected(src: Path, rows: list[dict[str, str]], out: dict[str, Any]) -> list[str]:
+    """predicted: the score at or above the threshold, or the model's repeat rule —
+    recomputed from the CSV itself: a running mean per (source, port, protocol, hour)."""
     rule = out.get("repeat")
     runs: dict[tuple[str, str, str, int], list[float]] = {}
     with src.open() as f:
@@ -74,7 +102,7 @@ def test_evaluate_writes_one_row_per_input_row(cli, labeled: Path, tmp_path: Pat
             and (run[0] >= rule["threshold"] * run[1])
         )
         expected.append(str(int(score >= out["threshold"] or by_rule)))
-    assert [x["predicted"] for x in rows] == expected
+    return expected
 
 
 def test_evaluate_letters_per_capture(cli, labeled: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
