@@ -57,7 +57,14 @@ from agent.ml.estimators import BoostedTrees, LinearModel
 from agent.ml.io import Model, save_model
 from detection.heuristics.base import ADDRESS_KINDS, SPECIAL
 from detection.ml._features import LettersFeaturizer, flow_features
-from detection.ml._models import FlowModel, LettersModel, RepeatRule, flag_flows, sigmoid
+from detection.ml._models import (
+    FlowModel,
+    LettersModel,
+    RepeatRule,
+    capture_runs,
+    flag_flows,
+    sigmoid,
+)
 
 __all__ = [
     "FLOW_PARAMS",
@@ -207,11 +214,12 @@ def choose_repeat(
 ) -> RepeatRule | None:
     """The repeat rule's mean-score threshold (module header), or None."""
 
-    def flags(t: float | None) -> list[np.ndarray]:
-        rule = None if t is None else RepeatRule(min_flows, t)
-        return [flag_flows(g.items, p, threshold, rule) for g, p in scored]
+    base = [p >= threshold for _, p in scored]
+    runs = [capture_runs(g.items, p) for g, p in scored]  # the same for every t
 
-    base = flags(None)
+    def flags(t: float) -> list[np.ndarray]:
+        rule = RepeatRule(min_flows, t)
+        return [b | rule.flags(*r) for b, r in zip(base, runs, strict=True)]
 
     def f1_if_silent(fl: list[np.ndarray]) -> float | None:
         tp = fp = fn = 0

@@ -25,8 +25,10 @@ flagged even though no single flow crosses the per-flow threshold. Why: on captu
 it never saw, the classifier ranks a bot's own flows far above that host's benign
 flows but often below the rare outlier flow of some benign capture; the outlier is
 one flow, the bot's C&C is hundreds (docs/ml.md, "Flows: the repeat rule").
-`RepeatTracker` applies the rule in arrival order — the same code for evaluation,
-training and the detector, so the three agree flow for flow.
+Running sums are accumulated in arrival order by one function (the detector's
+`RepeatTracker` across batches, `capture_runs` for a whole capture) and the rule is
+decided by `RepeatRule.flags` alone, so training, evaluation and the detector agree
+flow for flow.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "RepeatTracker",
     "Scorer",
     "TreeScorer",
+    "capture_runs",
     "flag_flows",
     "sigmoid",
 ]
@@ -226,6 +229,9 @@ def _check_features(scorer: Scorer, names: Sequence[str], expected: Sequence[str
 
 
 REPEAT_WINDOW_SECONDS = 3600.0  # the hour the rule counts flows in (training and evaluation)
+MAX_REPEAT_RUNS = 200_000  # runs tracked at once (a port scan opens one per port)
+
+RunKey = tuple[str, int | None, str, int]  # source, destination port, protocol, window
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,41 @@ class RepeatRule:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("repeat rule: threshold must lie in (0, 1)")
 
+    def flags(self, sums: FloatArray, counts: FloatArray) -> npt.NDArray[np.bool_]:
+        """The rule on each flow's running score sum and flow count (the one place it
+        is decided: the detector, `flag_flows` and training's choice all call it)."""
+        out: npt.NDArray[np.bool_] = (counts >= self.min_flows) & (sums >= self.threshold * counts)
+        return out
+
+
+def _accumulate(
+    runs: dict[RunKey, list[float]],
+    max_runs: int,
+    flows: Sequence[Flow],
+    scores: FloatArray,
+    windows: Sequence[int],
+) -> tuple[FloatArray, FloatArray, int]:
+    """Add `flows` to their runs in order; each flow's running (sum, count) after it,
+    (0, 0) for a flow whose run could not be opened (`max_runs`), and how many those were."""
+    sums: list[float] = []
+    counts: list[float] = []
+    untracked = 0
+    for flow, p, w in zip(flows, scores.tolist(), windows, strict=True):
+        key = (flow.saddr, flow.dport, flow.proto, w)
+        run = runs.get(key)
+        if run is None:
+            if len(runs) >= max_runs:
+                untracked += 1
+                sums.append(0.0)
+                counts.append(0.0)
+                continue
+            run = runs[key] = [0.0, 0.0]
+        run[0] += p
+        run[1] += 1.0
+        sums.append(run[0])
+        counts.append(run[1])
+    return np.array(sums), np.array(counts), untracked
+
 
 class RepeatTracker:
     """Running score sum and count per (source, destination port, protocol, window),
@@ -253,31 +294,18 @@ class RepeatTracker:
 
     __slots__ = ("_runs", "max_runs", "rule", "untracked")
 
-    def __init__(self, rule: RepeatRule, max_runs: int = 200_000) -> None:
+    def __init__(self, rule: RepeatRule, max_runs: int = MAX_REPEAT_RUNS) -> None:
         self.rule = rule
         self.max_runs = max_runs
         self.untracked = 0
-        self._runs: dict[tuple[str, int | None, str, int], list[float]] = {}
+        self._runs: dict[RunKey, list[float]] = {}
 
     def update(
         self, flows: Sequence[Flow], scores: FloatArray, windows: Sequence[int]
     ) -> npt.NDArray[np.bool_]:
-        runs = self._runs
-        k, t = self.rule.min_flows, self.rule.threshold
-        out = np.zeros(len(flows), dtype=bool)
-        for i, (flow, p, w) in enumerate(zip(flows, scores.tolist(), windows, strict=True)):
-            key = (flow.saddr, flow.dport, flow.proto, w)
-            run = runs.get(key)
-            if run is None:
-                if len(runs) >= self.max_runs:
-                    self.untracked += 1
-                    continue
-                run = runs[key] = [0.0, 0.0]
-            run[0] += p
-            run[1] += 1.0
-            if run[1] >= k and run[0] >= t * run[1]:
-                out[i] = True
-        return out
+        sums, counts, untracked = _accumulate(self._runs, self.max_runs, flows, scores, windows)
+        self.untracked += untracked
+        return self.rule.flags(sums, counts)
 
     def mean(self, flow: Flow, window: int) -> tuple[float, int]:
         """The running mean score and flow count of `flow`'s run (0, 0 if none)."""
@@ -292,6 +320,15 @@ class RepeatTracker:
         return len(self._runs)
 
 
+def capture_runs(flows: Sequence[Flow], scores: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Running (sum, count) of each flow of one capture, in file order, over hour windows
+    of the flows' own timestamps — what any repeat rule is decided on (rule-independent,
+    so training computes it once and tries every threshold on it)."""
+    windows = [int(f.ts // REPEAT_WINDOW_SECONDS) for f in flows]
+    sums, counts, _ = _accumulate({}, MAX_REPEAT_RUNS, flows, scores, windows)
+    return sums, counts
+
+
 def flag_flows(
     flows: Sequence[Flow], scores: FloatArray, threshold: float, repeat: RepeatRule | None
 ) -> npt.NDArray[np.bool_]:
@@ -299,8 +336,7 @@ def flag_flows(
     threshold, or the repeat rule over hour windows of the flows' own timestamps."""
     flagged: npt.NDArray[np.bool_] = scores >= threshold
     if repeat is not None and len(flows):
-        windows = [int(f.ts // REPEAT_WINDOW_SECONDS) for f in flows]
-        flagged |= RepeatTracker(repeat).update(flows, scores, windows)
+        flagged |= repeat.flags(*capture_runs(flows, scores))
     return flagged
 
 

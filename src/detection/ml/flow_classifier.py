@@ -22,9 +22,10 @@ The model's repeat rule (`detection.ml._models.RepeatRule`, chosen in training):
 a source whose flows to one destination port and protocol reach `min_flows` in the
 window with a mean score at or above the rule's threshold has each further such
 flow flagged too — counted and reported per (source, port, protocol) and window,
-at the same growing counts. The same `RepeatTracker` code decides in training and
-evaluation (over hours of the flows' timestamps; here the pipeline's windows, an
-hour by default). `use_repeat_rule: false` turns it off.
+at the same growing counts. The same code decides in training and evaluation
+(`RepeatRule.flags` on the same running sums, over hours of the flows'
+timestamps; here the pipeline's windows, an hour by default).
+`use_repeat_rule: false` turns it off.
 
 Without a "flows" model in `DetectionContext.models` the detector wants no
 flow and says nothing. Flows to special destinations (multicast, broadcast,
