@@ -80,6 +80,18 @@ app()
 """
 
 
+def _read_available(primary: int) -> bytes:
+    """What the terminal has written within half a second (b"" once it is closed)."""
+    ready, _, _ = select.select([primary], [], [], 0.5)
+    if not ready:
+        return b""
+    try:
+        return os.read(primary, 65536)
+    except OSError:  # EIO: the app closed its side of the terminal
+        time.sleep(0.1)
+        return b""
+
+
 def test_runs_in_a_real_terminal_and_quits_on_q(tui_mesh: Any) -> None:
     seer = tui_mesh.seer
     env = {**os.environ, "TERM": "xterm-256color", "STARLING_API_TOKEN": seer.token}
@@ -101,15 +113,15 @@ def test_runs_in_a_real_terminal_and_quits_on_q(tui_mesh: Any) -> None:
         deadline = time.monotonic() + 60
         wanted = [b"live: " + seer.api.encode(), tui_mesh.scanner.encode()]  # + top attacker
         while not all(w in seen for w in wanted) and time.monotonic() < deadline:
-            ready, _, _ = select.select([primary], [], [], 0.5)
-            if ready:
-                try:
-                    seen += os.read(primary, 65536)
-                except OSError:
-                    break
+            seen += _read_available(primary)
         assert all(w in seen for w in wanted), seen[-2000:]
         os.write(primary, b"q")
-        assert proc.wait(timeout=30) == 0
+        # Keep draining the terminal until the app exits: it repaints every 2 s and writes
+        # its teardown sequences on quit, and a full pty buffer would block those writes.
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen += _read_available(primary)
+        assert proc.wait(timeout=5) == 0, seen[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
