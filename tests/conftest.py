@@ -9,6 +9,7 @@ count); a failure it finds becomes an explicit test.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from agent_process import Launched
 from hypothesis import HealthCheck, settings
 
 # No per-example deadline and no "generation too slow" check: both are timing
@@ -26,6 +28,37 @@ _UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("default-derandomized", derandomize=True, **_UNTIMED)
 settings.register_profile("explore", derandomize=False, max_examples=500, **_UNTIMED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default-derandomized"))
+
+
+def _agents_in(value: object) -> Iterator[Launched]:
+    """The agent processes a fixture value holds: an agent, a factory's `agents`, or
+    the agent fields of a dataclass (a mesh)."""
+    if isinstance(value, Launched):
+        yield value
+    elif isinstance(getattr(value, "agents", None), list):
+        yield from (a for a in value.agents if isinstance(a, Launched))  # type: ignore[attr-defined]
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            if isinstance(member := getattr(value, f.name), Launched):
+                yield member
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """A failed test's report ends with what each of its agents printed: their log lines
+    are the only record of why a real process misbehaved on a CI machine."""
+    report = yield
+    if report.failed and call.when == "call":
+        seen: set[int] = set()
+        for value in getattr(item, "funcargs", {}).values():
+            for a in _agents_in(value):
+                if id(a) in seen:
+                    continue
+                seen.add(id(a))
+                code = a.proc.poll()
+                state = "running" if code is None else f"exited with {code}"
+                report.sections.append((f"agent {a.name} ({state})", "".join(a.output[-60:])))
+    return report
 
 
 def _free_port() -> int:
