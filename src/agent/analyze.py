@@ -63,7 +63,7 @@ from agent.store import open_store
 from agent.store.base import Store
 from detection.model import Alert, Evidence, ProfileSummary, Record
 
-__all__ = ["AnalysisResult", "InputError", "analyze", "default_outdir"]
+__all__ = ["AnalysisResult", "BatchReport", "InputError", "analyze", "default_outdir"]
 
 _T = TypeVar("_T")
 
@@ -77,6 +77,18 @@ def default_outdir(spec: str, now: dt.datetime | None = None) -> Path:
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """One live batch (`records`, `flows` of them flows, the newest record's time;
+    0, 0, None when only skipped lines came) and the run's loss counters so far."""
+
+    records: int
+    flows: int
+    newest_ts: float | None
+    lines_skipped: dict[str, int]  # by reason, cumulative
+    state_overflow: dict[str, dict[str, int]]  # detector -> what -> count, cumulative
 
 
 @dataclass
@@ -268,7 +280,7 @@ def analyze(
     interface: str | None = None,
     bpf_program: list[tuple[int, int, int, int]] | None = None,
     capture: LiveCapture | None = None,
-    on_batch: Callable[[int, int, float | None], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
     engine: str = "auto",
     bpf: str | None = None,
 ) -> AnalysisResult:
@@ -278,12 +290,12 @@ def analyze(
     built-in engine (optionally through a classic BPF program) until `stop`;
     `spec` then only names the run. `capture` is an already opened capture (the
     daemon opens it first, so a missing capability fails at start).
-    `on_batch(records, flows, newest_ts)` is called after each live batch
-    (the API's flow and lag metrics). `engine` for an interface: "zeek" runs Zeek
-    on it (logs in `<outdir>/zeek`, followed), "builtin" the built-in engine,
-    "auto" Zeek when it is on PATH; `bpf` is a tcpdump filter expression (Zeek's
-    `-f`, or compiled with tcpdump for the built-in engine; `bpf_program` is an
-    already compiled one, built-in engine only).
+    `on_batch(BatchReport)` is called after each live batch, and when only
+    skipped lines came (the API's flow, lag and loss metrics). `engine` for an
+    interface: "zeek" runs Zeek on it (logs in `<outdir>/zeek`, followed),
+    "builtin" the built-in engine, "auto" Zeek when it is on PATH; `bpf` is a
+    tcpdump filter expression (Zeek's `-f`, or compiled with tcpdump for the
+    built-in engine; `bpf_program` is an already compiled one, built-in engine only).
 
     An `outdir` that already holds a run's outputs (alerts.json or starling.db)
     is refused with `InputError` unless `overwrite`, which removes them first.
@@ -519,6 +531,7 @@ def analyze(
             "alerts": pipeline.alerts,
             "late_records": pipeline.late_records,
             "late_profile_updates_dropped": pipeline.profiles.late_updates_dropped,
+            "detector_state_overflow": pipeline.state_overflow(),
             "time_jumps_skipped": pipeline.time_jumps,
             "dropped": 0,
             "interrupted": interrupted,
@@ -584,7 +597,7 @@ def _follow_loop(
     stop: threading.Event,
     inject: queue.Queue[Evidence] | None = None,
     intel: IntelHolder | None = None,
-    on_batch: Callable[[int, int, float | None], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
 ) -> int:
     """Feed what the follower reads until stopped or idle; returns records analysed.
 
@@ -600,6 +613,15 @@ def _follow_loop(
     poll = config.inputs.follow_poll_seconds
     max_future = config.inputs.max_future_seconds
     intel_version = -1  # switch to the holder's index on the first turn
+    skips_reported = 0
+
+    def report(n: int, flows: int, newest: float | None) -> None:
+        nonlocal skips_reported
+        if on_batch is not None:
+            skips_reported = skips.total
+            lost = BatchReport(n, flows, newest, dict(skips.counts), pipeline.state_overflow())
+            on_batch(lost)
+
     while not stop.is_set():
         if intel is not None and intel.version != intel_version:
             intel_version = intel.version
@@ -630,9 +652,10 @@ def _follow_loop(
                     newest = rec.ts
             sink.flush()  # live mode: findings visible to readers right away
             sink.writer.flush()
-            if on_batch is not None:
-                on_batch(len(batch), pipeline.flows - flows_before, newest)
+            report(len(batch), pipeline.flows - flows_before, newest)
             continue
+        if on_batch is not None and skips.total != skips_reported:  # only bad lines came
+            report(0, 0, None)
         if isinstance(follower, LivePoller | ZeekLive) and follower.finished:
             break  # the capture ended (its error is in summary.json)
         if max_idle is not None and time.monotonic() - idle_since >= max_idle:

@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from agent.analyze import analyze
+from agent.analyze import BatchReport, analyze
 from agent.api.app import ApiContext, build_app
 from agent.api.feed import LiveFeed
 from agent.blocking.service import BlockingService
@@ -280,9 +280,16 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
     else:
         spec = f"iface-{capture.interface if capture is not None else interface}"
 
-    def on_batch(records: int, flows: int, newest: float | None) -> None:
+    def on_batch(report: BatchReport) -> None:
         if feed is not None:
-            feed.batch(records, flows, newest, time.time())
+            feed.batch(
+                report.records,
+                report.flows,
+                report.newest_ts,
+                time.time(),
+                lines_skipped=report.lines_skipped,
+                state_overflow=report.state_overflow,
+            )
 
     try:
         analyze(

@@ -164,6 +164,15 @@ class Pipeline:
             counts["conn"] += self.flows
         return dict(sorted(counts.items()))
 
+    def state_overflow(self) -> dict[str, dict[str, int]]:
+        """What the detectors' memory caps made them evict or refuse so far
+        (detector -> what -> count; only detectors that overflowed)."""
+        return {
+            d.name: dict(sorted(d.state_overflow.items()))
+            for d in sorted(self.detectors, key=lambda d: d.name)
+            if d.state_overflow
+        }
+
     # -- feeding ---------------------------------------------------------------------
 
     def feed(self, record: Record) -> Sequence[Action]:

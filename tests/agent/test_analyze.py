@@ -65,6 +65,18 @@ def test_a_clean_run_has_no_errors(tmp_path: Path) -> None:
     assert result.summary["errors"] == []
     assert result.summary["profiles_capped"] is False
     assert result.summary["time_jumps_skipped"] == 0
+    assert result.summary["detector_state_overflow"] == {}
+
+
+def test_a_full_detector_cap_is_reported_in_the_summary(tmp_path: Path) -> None:
+    # Beaconing remembers one first contact here: each of the scan's new pairs evicts one.
+    config = load_config(None, {"detectors": {"beaconing": {"max_pairs": 1}}})
+    result = analyze(str(HORIZONTAL), config, outdir=tmp_path / "o")
+    lost = summary(tmp_path / "o")["detector_state_overflow"]
+    assert lost == result.summary["detector_state_overflow"]
+    assert isinstance(lost, dict) and set(lost) == {"beaconing"}
+    # (exact counts are the detectors' tests; here: it reaches summary.json)
+    assert 0 < lost["beaconing"]["first_contacts_evicted"] <= result.summary["flows"]
 
 
 # -- an output directory is never mixed with an earlier run's ---------------------------

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from agent.api.stream import Broadcaster
 from agent.blocking.decision import Decision
@@ -33,6 +34,8 @@ class FeedSnapshot:
     flows: int | None
     newest_record_ts: float | None
     last_batch_at: float | None
+    lines_skipped: dict[str, int] = field(default_factory=dict)  # by reason
+    state_overflow: dict[str, dict[str, int]] = field(default_factory=dict)  # detector -> what
 
 
 class LiveFeed:
@@ -48,6 +51,8 @@ class LiveFeed:
         self._flows: int | None = None
         self._newest: float | None = None
         self._batch_at: float | None = None
+        self._skipped: dict[str, int] = {}
+        self._overflow: dict[str, dict[str, int]] = {}
 
     def finding(self, finding: Evidence | Alert) -> None:
         with self._lock:
@@ -67,14 +72,29 @@ class LiveFeed:
                 self._lifted += 1
         self.broadcaster.publish("decision", dataclasses.asdict(decision))
 
-    def batch(self, records: int, flows: int, newest_ts: float | None, now: float) -> None:
-        """A batch of `records` (`flows` of them flows) was analysed at wall time `now`."""
+    def batch(
+        self,
+        records: int,
+        flows: int,
+        newest_ts: float | None,
+        now: float,
+        *,
+        lines_skipped: Mapping[str, int] | None = None,
+        state_overflow: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> None:
+        """A batch of `records` (`flows` of them flows) was analysed at wall time `now`
+        (0 records: only skipped lines came). The loss counters are the run's totals."""
         with self._lock:
             self._records = (self._records or 0) + records
             self._flows = (self._flows or 0) + flows
             if newest_ts is not None:
                 self._newest = newest_ts if self._newest is None else max(self._newest, newest_ts)
-            self._batch_at = now
+            if records:
+                self._batch_at = now
+            if lines_skipped is not None:
+                self._skipped = dict(lines_skipped)
+            if state_overflow is not None:
+                self._overflow = {d: dict(by) for d, by in state_overflow.items()}
 
     def snapshot(self) -> FeedSnapshot:
         with self._lock:
@@ -88,4 +108,6 @@ class LiveFeed:
                 self._flows,
                 self._newest,
                 self._batch_at,
+                dict(self._skipped),
+                {d: dict(by) for d, by in self._overflow.items()},
             )

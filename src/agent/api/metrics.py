@@ -139,6 +139,24 @@ def render(m: MetricsInput) -> str:
     )
     o.one("starling_alerts_total", "counter", "alerts raised since start", feed.alerts)
     o.by(
+        "starling_lines_skipped_total",
+        "counter",
+        "input lines not analysed since start (malformed, unsupported, ...), by reason",
+        "reason",
+        feed.lines_skipped,
+    )
+    o.family(
+        "starling_detector_state_overflow_total",
+        "counter",
+        "state a detector's memory cap made it evict or refuse since start "
+        "(it saw less than the traffic), by detector and state",
+        [
+            ({"detector": detector, "state": what}, n)
+            for detector, by in sorted(feed.state_overflow.items())
+            for what, n in sorted(by.items())
+        ],
+    )
+    o.by(
         "starling_alert_evidence_types_total",
         "counter",
         "alerts raised since start, by each evidence type they contain",

@@ -9,7 +9,7 @@ local (fc00::/7) for IPv6 — the networks a site numbers its own hosts from.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import ClassVar
 
 from detection.allowlist import CidrIndex, OrgInfo
@@ -129,19 +129,23 @@ def org_ranges(organizations: Mapping[str, OrgInfo]) -> CidrIndex:
 
 class BoundedLru(dict[Hashable, float]):
     """A dict to floats holding at most `cap` keys; the least recently set goes
-    first. Reads are plain (C-level) dict reads; writes go through `set`."""
+    first (and `on_evict` is called). Reads are plain (C-level) dict reads; writes
+    go through `set`."""
 
-    __slots__ = ("_cap",)
+    __slots__ = ("_cap", "_on_evict")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, on_evict: Callable[[], None] | None = None) -> None:
         super().__init__()
         self._cap = max(1, cap)
+        self._on_evict = on_evict
 
     def set(self, key: Hashable, value: float) -> None:
         if key in self:
             del self[key]
         elif len(self) >= self._cap:
             del self[next(iter(self))]
+            if self._on_evict is not None:
+                self._on_evict()
         self[key] = value
 
 

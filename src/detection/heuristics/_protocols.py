@@ -217,6 +217,8 @@ class UnrecognisedServiceOnPort(Detector):
             pending = self._pending[window] = []
         if len(pending) < self.p.max_pending:
             pending.append(flow)
+        else:
+            self.overflowed("pending_refused")
         return None
 
     def _recognised_service(self, service: str) -> bool:

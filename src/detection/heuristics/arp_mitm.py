@@ -63,10 +63,16 @@ class ArpMitm(Detector):
             b = per_window[None] = _Bindings()
         own_ip = b.ip_of_mac.get(mac)
         owner = b.mac_of_ip.get(ip)
-        if own_ip is None and len(b.ip_of_mac) < self.p.max_bindings:
-            b.ip_of_mac[mac] = ip
-        if owner is None and len(b.mac_of_ip) < self.p.max_bindings:
-            b.mac_of_ip[ip] = mac
+        if own_ip is None:
+            if len(b.ip_of_mac) < self.p.max_bindings:
+                b.ip_of_mac[mac] = ip
+            else:
+                self.overflowed("bindings_refused")
+        if owner is None:
+            if len(b.mac_of_ip) < self.p.max_bindings:
+                b.mac_of_ip[ip] = mac
+            else:
+                self.overflowed("bindings_refused")
         if own_ip is None or own_ip == ip or owner is None or owner == mac:
             return None
         if not self._reported.first((mac, ip), window):

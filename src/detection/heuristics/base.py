@@ -32,6 +32,12 @@ the trait bits below): the pipeline adds the flow's traits (`flow_traits`) to
 the route key and hands the detector only flows with at least one of them.
 Same contract: a flow without them must be one `observe` ignores.
 
+Bounded state: every map a detector keeps has a cap (its `Params`), so a flood of
+distinct keys cannot exhaust memory. What a full cap costs — an entry evicted, a
+new one refused — is counted with `overflowed` and reported per detector
+(summary.json `detector_state_overflow`, `/metrics`): a detector blinded by a
+flood must say so, not go quiet.
+
 `observe` returns ``None`` when there is nothing to report — the common case —
 so the per-record hot path allocates nothing. Thresholds arrive as a frozen
 pydantic `Params` model, which is also the schema of the detector's section in
@@ -141,6 +147,13 @@ class Detector(ABC):
         self.params = params
         self.context = context if context is not None else DetectionContext()
         self.reroute = False  # `wants_flow` would now answer no more often (module header)
+        # State a memory cap made this detector forget or refuse, by what (module header).
+        self.state_overflow: dict[str, int] = {}
+
+    def overflowed(self, what: str, n: int = 1) -> None:
+        """Count state a cap made this detector evict or refuse (`what`: "pairs_evicted",
+        "pending_refused", ...). Rare by design; never on the per-flow fast path."""
+        self.state_overflow[what] = self.state_overflow.get(what, 0) + n
 
     @property
     def source(self) -> str:

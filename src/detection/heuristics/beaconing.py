@@ -145,6 +145,7 @@ class Beaconing(Detector):
             if first is None:  # seen once (the common case)
                 if len(firsts) >= self._max_pairs:
                     del firsts[next(iter(firsts))]
+                    self.overflowed("first_contacts_evicted")
                 firsts[key] = ts
                 return None
             if ts - first < self._merge:
@@ -172,6 +173,7 @@ class Beaconing(Detector):
     def _new_series(self, key: tuple[str, str, int | None, str], first: float) -> _Series:
         if len(self._series) >= self.p.max_pairs:
             del self._series[next(iter(self._series))]
+            self.overflowed("series_evicted")
         series = self._series[key] = _Series(first, self.p.history)
         return series
 

@@ -100,6 +100,7 @@ class CnSniMismatch(Detector):
         waiting = self._pending.get((leaf, window))
         if waiting is None:
             if len(self._pending) >= self.p.max_pending:
+                self.overflowed("pending_refused")
                 return None
             waiting = self._pending[(leaf, window)] = []
         if len(waiting) < 10:
@@ -110,6 +111,8 @@ class CnSniMismatch(Detector):
         names = (subject_cn(cert.subject), *(n.lower() for n in cert.san_dns))
         if len(self._certs) < self.p.max_certificates:
             self._certs[(cert.fuid, window)] = names
+        else:
+            self.overflowed("certificates_refused")
         out: list[Evidence] = []
         for w in (window, window - 1):
             for rec in self._pending.pop((cert.fuid, w), ()):

@@ -32,6 +32,7 @@ with the count), so a host contacting thousands of raw IPs cannot flood.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from pydantic import Field
 
@@ -83,8 +84,11 @@ class ConnectionWithoutDns(Detector):
         self.p = params
         self._orgs = org_ranges(self.context.organizations)
         self._own = self.context.own_addresses
-        self._resolved = BoundedLru(params.max_resolved)  # ip -> last answer ts
-        self._servers = BoundedLru(10_000)  # DNS/DHCP servers seen -> last ts
+        # ip -> last answer ts
+        on_evict = partial(self.overflowed, "resolved_evicted")
+        self._resolved = BoundedLru(params.max_resolved, on_evict)
+        # DNS/DHCP servers seen -> last ts
+        self._servers = BoundedLru(10_000, partial(self.overflowed, "servers_evicted"))
         self._last_server: str | None = None  # the key `_servers` set last (its newest)
         self._kinds = ADDRESS_KINDS
         self._dns_seen = False
@@ -135,6 +139,7 @@ class ConnectionWithoutDns(Detector):
         cand = candidates.get((flow.saddr, daddr))
         if cand is None:
             if self._n_candidates >= self.p.max_candidates:
+                self.overflowed("candidates_refused")
                 return None
             self._n_candidates += 1
             cand = candidates[(flow.saddr, daddr)] = _Candidate(flow)

@@ -113,6 +113,7 @@ class DeviceChangingIp(Detector):
         if binding is None:
             if len(bindings) >= self.p.max_macs:
                 del bindings[next(iter(bindings))]
+                self.overflowed("bindings_evicted")
             bindings[mac] = _Binding(ip, ts, uid)
             return None
         bindings[mac] = binding  # most recently seen last

@@ -106,6 +106,7 @@ class DnsWithoutConnection(Detector):
             contacted = self._contacted
             if rec.daddr not in contacted and len(contacted) >= self.p.max_contacted:
                 del contacted[next(iter(contacted))]
+                self.overflowed("contacted_evicted")
             contacted[rec.daddr] = rec.ts
             self._last_ts = max(self._last_ts, rec.ts)
             return None
@@ -127,7 +128,10 @@ class DnsWithoutConnection(Detector):
         if pending is None:
             pending = self._pending[window] = {}
         key = (dns.saddr, dns.query.lower().rstrip("."))
-        if key in pending or self._n_pending >= self.p.max_pending:
+        if key in pending:
+            return None
+        if self._n_pending >= self.p.max_pending:
+            self.overflowed("pending_refused")
             return None
         pending[key] = _Query(dns, addresses)
         self._n_pending += 1

@@ -72,6 +72,7 @@ class MultipleUserAgents(Detector):
         agents = self._agents.get(key)
         if agents is None:
             if len(self._agents) >= self.p.max_hosts:
+                self.overflowed("hosts_refused")
                 return None
             agents = self._agents[key] = {}
         if ua in agents or len(agents) >= self.p.max_agents_per_host:

@@ -67,6 +67,7 @@ class PastebinDownload(Detector):
         if not self._addresses:
             self.reroute = True  # flows matter from now on (`wants_flow`)
         elif len(self._addresses) >= self.p.max_addresses:
+            self.overflowed("addresses_evicted", len(self._addresses))
             self._addresses.clear()
         self._addresses[key] = name
 

@@ -62,6 +62,7 @@ class PlainHttp(Detector):
         client = clients.get(rec.saddr)
         if client is None:
             if len(clients) >= self.p.max_hosts:
+                self.overflowed("hosts_refused")
                 return None
             client = clients[rec.saddr] = _Client(rec.ts)
         client.n += 1

@@ -133,8 +133,11 @@ class SshPasswordGuessing(Detector):
 
     def _pair(self, key: tuple[str, str, int | None, int]) -> _Pair | None:
         pair = self._pairs.get(key)
-        if pair is None and len(self._pairs) < self.p.max_pairs:
-            pair = self._pairs[key] = _Pair()
+        if pair is None:
+            if len(self._pairs) < self.p.max_pairs:
+                pair = self._pairs[key] = _Pair()
+            else:
+                self.overflowed("pairs_refused")
         return pair
 
     def _flow(self, flow: Flow, window: int) -> Sequence[Evidence] | None:
@@ -222,6 +225,8 @@ class SshPasswordGuessing(Detector):
             return None
         if len(self._confirmed) < self.p.max_pairs:
             self._confirmed[key] = None
+        else:
+            self.overflowed("confirmed_refused")
         servers = Counter(sampled_servers(rec))
         victim = servers.most_common(1)[0][0] if servers else (rec.dst or rec.daddr or None)
         sample = ", ".join(s if c == 1 else f"{s} x{c}" for s, c in servers.most_common(5))

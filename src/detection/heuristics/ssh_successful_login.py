@@ -71,8 +71,11 @@ class SshSuccessfulLogin(Detector):
         size = self._flow_bytes.pop((rec.uid, window), None)
         if size is not None:
             return self._judge(rec, size, window)
-        if rec.uid and len(self._undecided) < self.p.max_pending:
-            self._undecided[(rec.uid, window)] = rec
+        if rec.uid:
+            if len(self._undecided) < self.p.max_pending:
+                self._undecided[(rec.uid, window)] = rec
+            else:
+                self.overflowed("ssh_records_refused")
         return None
 
     def _flow(self, flow: Flow, window: int) -> Sequence[Evidence] | None:
@@ -81,8 +84,11 @@ class SshSuccessfulLogin(Detector):
             rec = self._undecided.pop((flow.uid, w), None)
             if rec is not None:
                 return self._judge(rec, size, w)
-        if flow.uid and len(self._flow_bytes) < self.p.max_pending:
-            self._flow_bytes[(flow.uid, window)] = size
+        if flow.uid:
+            if len(self._flow_bytes) < self.p.max_pending:
+                self._flow_bytes[(flow.uid, window)] = size
+            else:
+                self.overflowed("flows_refused")
         return None
 
     def _judge(self, rec: SshRecord, size: int, window: int) -> Sequence[Evidence] | None:

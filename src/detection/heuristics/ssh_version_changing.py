@@ -49,6 +49,7 @@ class SshVersionChanging(Detector):
         before = self._last.pop(key, None)  # re-inserted below: newest last (LRU order)
         if len(self._last) >= self.p.max_hosts:
             del self._last[next(iter(self._last))]
+            self.overflowed("hosts_evicted")
         self._last[key] = version
         if before is None or before == version:
             return None

@@ -21,6 +21,7 @@ confidence 0.7.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from pydantic import Field
 
@@ -78,10 +79,10 @@ class UnknownPort(Detector):
         # window -> UDP socket (saddr, sport) -> peers it sent to (bounded)
         self._udp_peers: dict[int, dict[tuple[str, int | None], set[str]]] = {}
         # (saddr, daddr) pairs of peer-to-peer traffic, kept across windows
-        self._p2p = BoundedLru(params.max_p2p_peers)
+        self._p2p = BoundedLru(params.max_p2p_peers, partial(self.overflowed, "p2p_pairs_evicted"))
         # (key, window) already reported, so late records of a closed window
         # (merged or out-of-order logs) do not report the key a second time
-        self._reported = BoundedLru(_MAX_REPORTED)
+        self._reported = BoundedLru(_MAX_REPORTED, partial(self.overflowed, "reported_evicted"))
 
     def wants_flow(
         self, proto: str, dport: int | None, service: str, src_kind: int, dst_kind: int
@@ -112,6 +113,7 @@ class UnknownPort(Detector):
         cand = candidates.get(key)
         if cand is None:
             if len(candidates) >= self.p.max_candidates:
+                self.overflowed("candidates_refused")
                 return None
             cand = candidates[key] = _Candidate(flow.ts)
         cand.sports.add(flow.sport)

@@ -71,6 +71,7 @@ class WeirdHttpMethod(Detector):
             return None
         key = (rec.saddr, rec.daddr, method[:40], window)
         if key not in self._seen and len(self._seen) >= _MAX_KEYS:
+            self.overflowed("keys_refused")
             return None
         n = count_due(self._seen, key)
         if n is None:

@@ -106,6 +106,7 @@ class CCLetters(Detector):
         if t is None:
             if len(self._tuples) >= self.p.max_tuples:
                 del self._tuples[next(iter(self._tuples))]
+                self.overflowed("tuples_evicted")
             t = self._tuples[key] = _Tuple(self.p.max_letters, self._min)
         t.add(flow.ts, flow.sbytes + flow.dbytes, flow.duration)
         t.window = window

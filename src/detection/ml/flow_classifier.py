@@ -103,7 +103,12 @@ class FlowClassifier(Detector):
             return None
         scores = self.model.score(flows)
         single = scores >= self.threshold
-        repeated = self._repeat.update(flows, scores, windows) if self._repeat is not None else None
+        repeated = None
+        if self._repeat is not None:
+            untracked = self._repeat.untracked
+            repeated = self._repeat.update(flows, scores, windows)
+            if self._repeat.untracked > untracked:
+                self.overflowed("runs_untracked", self._repeat.untracked - untracked)
         hits = (single | repeated if repeated is not None else single).nonzero()[0]
         if not len(hits):
             return None

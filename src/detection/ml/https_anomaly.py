@@ -304,6 +304,7 @@ class HttpsAnomaly(Detector):
         if h is None:
             if len(self._hosts) >= self.p.max_hosts:
                 del self._hosts[next(iter(self._hosts))]
+                self.overflowed("hosts_evicted")
             h = self._hosts[saddr] = _Host(bucket, self.p.baseline_hours)
         elif bucket > h.bucket:  # a late record (bucket < h.bucket) counts in the current one
             self._roll(h, bucket)
@@ -357,6 +358,7 @@ class HttpsAnomaly(Detector):
         else:
             if len(servers) >= self.p.max_servers_per_host:
                 del servers[next(iter(servers))]
+                self.overflowed("servers_evicted")
             h.new_servers += 1
             if len(h.fresh) < _SHOWN:
                 h.fresh.append(server[:80])
@@ -374,6 +376,7 @@ class HttpsAnomaly(Detector):
                 return found
             if len(ja3s) >= self.p.max_ja3_per_host:
                 del ja3s[next(iter(ja3s))]
+                self.overflowed("ja3_evicted")
             ja3s[key] = None
             h.new_ja3 += 1
             if h.new_ja3 >= h.ja3_at[0]:
@@ -413,6 +416,7 @@ class HttpsAnomaly(Detector):
         if series is None:
             if len(self._series) >= self._max_series:
                 del self._series[next(iter(self._series))]
+                self.overflowed("byte_series_evicted")
             series = self._series[key] = _Series(self._history, h.bucket)
         elif series.bucket != h.bucket:  # LRU by active bucket: moved last once an hour
             del self._series[key]

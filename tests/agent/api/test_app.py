@@ -426,3 +426,18 @@ def test_metrics_are_prometheus_text_without_addresses(mesh: Any, scanner: str) 
     assert value[("starling_store_items", (("kind", "alerts"),))] >= 1
     assert ("starling_p2p_messages_in_total", ()) in value
     assert value[("starling_api_requests_total", (("code", "2xx"),))] >= 1
+    overflow = (("detector", "beaconing"), ("state", "first_contacts_evicted"))
+    assert value[("starling_detector_state_overflow_total", overflow)] >= 1
+
+
+def test_lines_the_agent_skips_are_counted_live_in_metrics(mesh: Any, agent_tools: Any) -> None:
+    wait_until = agent_tools["wait_until"]
+
+    def skipped() -> float:
+        _, _, samples = _samples(mesh.seer.get("/metrics").raw.decode())
+        return sum(v for n, _, v in samples if n == "starling_lines_skipped_total")
+
+    before = skipped()
+    with (mesh.zeek_dir / "conn.log").open("a") as fh:
+        fh.write("1700000000.0\tCbad\tnot-an-address\n")  # a truncated, malformed line
+    assert wait_until(lambda: skipped() == before + 1, 30), mesh.seer.output[-20:]

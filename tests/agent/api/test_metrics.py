@@ -118,3 +118,24 @@ def test_an_address_never_becomes_a_label_value() -> None:
     text = render(_input(LiveFeed().snapshot(), p2p=p2p))
     assert "203.0.113.5" not in text and "fe80" not in text and "1.2.3.4" not in text
     assert text.count('reason="invalid"') == 3
+
+
+def test_loss_counters_are_rendered_and_a_skip_only_report_is_no_batch() -> None:
+    feed = LiveFeed()
+    feed.batch(5, 5, 990.0, 995.0)
+    feed.batch(
+        0,
+        0,
+        None,
+        999.0,
+        lines_skipped={"bad_field": 2, "field_count": 1},
+        state_overflow={"beaconing": {"series_evicted": 3}},
+    )
+    snap = feed.snapshot()
+    assert snap.records == 5 and snap.last_batch_at == 995.0  # only skipped lines came
+    text = render(_input(snap))
+    assert 'starling_lines_skipped_total{reason="bad_field"} 2\n' in text
+    assert 'starling_lines_skipped_total{reason="field_count"} 1\n' in text
+    line = 'starling_detector_state_overflow_total{detector="beaconing",state="series_evicted"} 3\n'
+    assert line in text
+    assert "# TYPE starling_detector_state_overflow_total counter" in text

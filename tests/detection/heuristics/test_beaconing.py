@@ -90,9 +90,12 @@ def test_long_beacon_reports_a_handful_with_growing_counts(rec: SimpleNamespace)
 
 def test_memory_is_bounded(rec: SimpleNamespace) -> None:
     det = Beaconing(BeaconingParams(max_pairs=100))
-    flows = [rec.flow(daddr=f"198.18.{i // 256}.{i % 256}", ts=float(i)) for i in range(5000)]
+    flows = [rec.flow(daddr=f"198.18.{i // 200}.{i % 200 + 1}", ts=float(i)) for i in range(5000)]
     rec.drive(det, flows + [f._replace(ts=f.ts + 10_000) for f in flows])
     assert len(det._first) <= 100 and len(det._series) <= 100
+    # Every pair after the 100th pushed an older one out (first contacts), and none of
+    # the later sightings found its first contact: no series was ever started.
+    assert det.state_overflow == {"first_contacts_evicted": 2 * 5000 - 100}
 
 
 def test_periodicity_statistics() -> None:

@@ -78,4 +78,5 @@ def test_pending_records_are_bounded_and_dropped(rec: SimpleNamespace) -> None:
     for i in range(50):
         det.observe(rec.ssl(sni="a.org", subject="", fuids=(f"F{i}",)), 0)
     assert len(det._pending) == 5
+    assert det.state_overflow == {"pending_refused": 45}
     assert det.close_window(0) is None and not det._pending

@@ -109,3 +109,13 @@ def test_a_host_contacting_many_raw_ips_gets_a_bounded_report(flow_factory: Flow
     assert len(evs) == 11
     assert evs[-1].victim is None and evs[-1].count == 5000
     assert "4990 more public addresses" in evs[-1].description
+
+
+def test_full_caps_are_counted(flow_factory: FlowFactory) -> None:
+    det = ConnectionWithoutDns(ConnectionWithoutDnsParams(max_candidates=3, max_resolved=2))
+    for i in range(3):  # three answers into a memory of two: the oldest is forgotten
+        det.observe(dns(f"203.0.113.{i + 1}", 1.0 + i), 0)
+    for i in range(5):  # five unresolved destinations, three candidates kept
+        flow = flow_factory("10.0.0.5", f"198.51.7.{i + 1}", 443, established=True, ts=10.0)
+        det.observe(flow, 0)
+    assert det.state_overflow == {"resolved_evicted": 1, "candidates_refused": 2}

@@ -75,3 +75,4 @@ def test_bindings_are_bounded(flow_factory: FlowFactory) -> None:
     ]
     feed(det, flows)
     assert len(det._bindings) == 10
+    assert det.state_overflow == {"bindings_evicted": 990}  # evicted, and said so

@@ -33,3 +33,4 @@ def test_flapping_versions_are_stepped_and_memory_is_bounded(rec: SimpleNamespac
     assert [e.count for e in rec.drive(det, flaps)] == [1, 10, 100]
     rec.drive(det, [rec.software(host=f"10.1.0.{i}", ts=200.0) for i in range(50)])
     assert len(det._last) == 5
+    assert det.state_overflow == {"hosts_evicted": 46}  # 1 + 50 hosts into 5 places

@@ -101,3 +101,10 @@ def test_a_servers_answer_picked_up_mid_stream_is_not_judged(flow_factory: FlowF
     answer = flow_factory("173.194.112.21", "10.0.0.46", 42633, established=True)
     assert run(det, [answer._replace(sport=443)]) == []
     assert len(run(det, [answer._replace(sport=40890)])) == 1
+
+
+def test_unknown_port_counts_candidates_it_refused(flow_factory: FlowFactory) -> None:
+    det = UnknownPort(UnknownPortParams(max_candidates=3), CONTEXT)
+    flows = [flow_factory("10.0.0.5", "198.51.100.7", 8760 + i, established=True) for i in range(5)]
+    assert len(run(det, flows)) == 3
+    assert det.state_overflow == {"candidates_refused": 2}

@@ -107,6 +107,7 @@ def test_cc_letters_bounds_tuples_and_forgets_idle_ones() -> None:
     for i in range(50):
         det.observe(_flow(float(i), "10.0.0.5", f"5.6.7.{i}", 443, "SF"), 0)
     assert len(det._tuples) == 10
+    assert det.state_overflow == {"tuples_evicted": 40}
     det.observe(_flow(10_000.0, "10.0.0.5", "5.6.7.200", 443, "SF"), 0)
     det.close_window(0)
     assert len(det._tuples) == 1
@@ -161,3 +162,13 @@ def test_flow_classifier_repeat_runs_are_per_window() -> None:
     out.extend(det.close_window(1) or ())
     assert out == []
     assert det._repeat is not None and len(det._repeat) == 0  # closed windows are dropped
+
+
+def test_flow_classifier_counts_runs_it_could_not_track() -> None:
+    ctx = DetectionContext(models={"flows": _sized_model(RepeatRule(10, 0.45))})
+    det = FlowClassifier(FlowClassifierParams(batch_size=4), ctx)
+    assert det._repeat is not None
+    det._repeat.max_runs = 3  # the shipped cap is 200,000 runs: a port scan's worth
+    scan = [_flow(float(i), "10.0.0.9", "45.0.0.1", 1000 + i, "SF") for i in range(10)]
+    _run(det, scan)
+    assert det.state_overflow == {"runs_untracked": 7}  # 10 ports, 3 runs tracked

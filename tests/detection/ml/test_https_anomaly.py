@@ -532,6 +532,7 @@ def test_host_cap_evicts_the_least_recently_active() -> None:
         ts = T0 + i * H
         det.observe(hs("www.a.com", ts, saddr=saddr), int(ts // H))
     assert det.footprint()["hosts"] == 2
+    assert det.state_overflow == {"hosts_evicted": 1}  # counted, for summary.json and /metrics
     # 10.0.0.2 went (least recently active); 10.0.0.1 kept its history: www.a.com is known
     det.observe(hs("www.a.com", T0 + 5 * H, saddr="10.0.0.1"), 5)
     assert det._hosts["10.0.0.1"].new_servers == 0
