@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 
-from agent.config import Config, ConfigError, dump_config, load_config
 from agent.ml.cli import ml_app
 
 if TYPE_CHECKING:
     from agent.blocking.service import BlockingService
+    from agent.config import Config
 
 app = typer.Typer(
     name="starling",
@@ -50,6 +50,17 @@ ConfigOption = Annotated[
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"starling: {message}", err=True)
     return typer.Exit(code)
+
+
+def _load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:
+    """The configuration, or a one-line usage error. Imported here, not at the top:
+    the config schema pulls in every detector, which `starling --help` does not need."""
+    from agent.config import ConfigError, load_config
+
+    try:
+        return load_config(path, overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _internal_error(exc: BaseException) -> typer.Exit:
@@ -134,10 +145,7 @@ def analyze(
     spec = path if path is not None else f"iface-{interface}"
     if fmt not in ("auto", "zeek", "suricata", "argus", "nfdump", "pcap"):
         raise _fail(f"unknown --format {fmt!r} (auto|zeek|suricata|argus|nfdump|pcap)")
-    try:
-        cfg = load_config(config, {"store": redis} if redis else None)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    cfg = _load_config(config, {"store": redis} if redis else None)
     try:
         result = run(
             spec,
@@ -293,10 +301,7 @@ def agent(
             raise _fail(f"--api must be HOST:PORT, got {api!r}")
         overrides["api.host"] = host.strip("[]") or "127.0.0.1"
         overrides["api.port"] = int(port)
-    try:
-        cfg = load_config(config, overrides)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    cfg = _load_config(config, overrides)
     if zeek_dir is not None and not zeek_dir.is_dir():
         raise _fail(f"--zeek-dir {zeek_dir}: not a directory")
     if zeek_dir is not None and interface is not None:
@@ -382,11 +387,9 @@ def simnet_run(
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the effective configuration (defaults merged with the file)."""
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    sys.stdout.write(dump_config(cfg))
+    from agent.config import dump_config
+
+    sys.stdout.write(dump_config(_load_config(config)))
 
 
 OutputOption = Annotated[str, typer.Option("-o", "--output", help="human|json")]
@@ -410,10 +413,7 @@ def _block_context(
         raise _fail(f"unknown --output {output!r} (human|json)")
     if backend is not None and backend not in BACKENDS:
         raise _fail(f"unknown --backend {backend!r} ({'|'.join(BACKENDS)})")
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    cfg = _load_config(config)
     return cfg, cfg.store or str((data_dir or _default_data_dir()) / "starling.db")
 
 
@@ -593,10 +593,7 @@ app.add_typer(intel_app, name="intel")
 def _intel_config(config: Path | None, output: str) -> Config:
     if output not in ("human", "json"):
         raise _fail(f"unknown --output {output!r} (human|json)")
-    try:
-        return load_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    return _load_config(config)
 
 
 def _emit(output: str, data: object, human: Callable[[], None]) -> None:
