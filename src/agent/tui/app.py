@@ -503,6 +503,19 @@ class StarlingTui(App[None]):
             counts.append(f"{label} ", style="dim")
             counts.append(text, style="bold")
             counts.append("   ")
+        # What the agent could not analyse: lines it skipped, state its detectors' memory
+        # caps forgot. Non-zero is worth a look (yellow), so it is always shown.
+        counts.append("\n")
+        for label, family in (
+            ("skipped lines", "starling_lines_skipped_total"),
+            ("detector state overflow", "starling_detector_state_overflow_total"),
+        ):
+            lost = (met.total(family) or 0.0) if met else None
+            counts.append(f"{label} ", style="dim")
+            counts.append(
+                "-" if lost is None else f"{lost:.0f}", style="bold yellow" if lost else "bold"
+            )
+            counts.append("   ")
         self._q("#counts", Static).update(counts)
         for kind in ("evidence", "alerts"):
             data = m.sparkline(kind)

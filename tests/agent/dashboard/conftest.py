@@ -63,7 +63,8 @@ def _start_agent(
         name,
         zeek_dir=zeek_dir,
         bootstrap=bootstrap,
-        config={"alerts": {"threshold": 0.5}},
+        # beaconing remembers one first contact: a scan overflows it (the flows card)
+        config={"alerts": {"threshold": 0.5}, "detectors": {"beaconing": {"max_pairs": 1}}},
         token_prefix="dashboard-admin-token",
         cls=Agent,
     )

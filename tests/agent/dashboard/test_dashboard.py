@@ -121,6 +121,10 @@ def test_overview_shows_the_store_and_draws_its_graphs(pair: Any, dash: Any, too
     assert d.text("#card-alerts .value") == f"{len(alerts):,}"
     assert d.text("#card-evidence .value") == f"{len(evidence):,}"
     assert d.text("#card-flows .value") == f"{int(_metric(metrics, 'starling_flows_total')):,}"
+    overflow = 'detector="beaconing",state="first_contacts_evicted"'
+    lost = int(_metric(metrics, "starling_detector_state_overflow_total", overflow))
+    assert lost > 0 and "starling_lines_skipped_total{" not in metrics  # no bad line here
+    assert d.text("#card-flows .sub") == f"{lost:,} detector state overflows"
     assert d.text("#card-peers .value") == "1"
     active = seer.json("/api/v1/decisions?active=true")["items"]
     assert d.text("#card-decisions .value") == str(len(active))

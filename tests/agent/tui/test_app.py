@@ -85,6 +85,14 @@ def test_overview_shows_the_agents_counts_sparkline_and_top_attacker(tui_mesh: A
             assert f"evidence {len(evidence)}" in counts
             assert f"alerts {len(alerts)}" in counts
             assert "peers 1/1 connected" in counts  # the neighbour; the agent itself not counted
+            metrics = await asyncio.to_thread(seer.http, "GET", "/metrics")
+            lost = [
+                line.rsplit(" ", 1)[1]
+                for line in metrics[2].decode().splitlines()
+                if line.startswith("starling_detector_state_overflow_total{")
+            ]
+            assert lost and f"detector state overflow {sum(float(n) for n in lost):.0f}" in counts
+            assert "skipped lines 0" in counts
             spark = app.query_one("#spark-evidence").data  # type: ignore[attr-defined]
             assert sum(spark) == len(evidence) and len(spark) == 60
             assert f"{len(evidence)} in all" in str(app.query_one("#spark-evidence-label").render())

@@ -540,8 +540,13 @@
       const storedAlerts = metric(m, 'starling_store_items', { kind: 'alerts' });
       const connected = metric(m, 'starling_p2p_peers_connected');
       const known = metric(m, 'starling_peers', { state: 'known' });
+      // What the agent could not analyse: lines skipped, detector state lost to full caps.
+      const lost = [
+        [metric(m, 'starling_lines_skipped_total'), 'lines skipped'],
+        [metric(m, 'starling_detector_state_overflow_total'), 'detector state overflows'],
+      ].filter(([n]) => n).map(([n, what]) => `${fmtNum(n)} ${what}`);
       put(cards,
-        card('flows', 'Flows analysed', fmtNum(flows), 'since the agent started'),
+        card('flows', 'Flows analysed', fmtNum(flows), lost.length ? lost.join(' · ') : 'since the agent started'),
         card('flow-rate', 'Flows / s', rate === null ? '—' : fmtNum(rate, 1), 'over the last sample'),
         card('evidence', 'Evidence', fmtNum(Math.max(storedEvidence || 0, evidence.length)), 'in the store'),
         card('alerts', 'Alerts', fmtNum(Math.max(storedAlerts || 0, alerts.length)), 'in the store'),
