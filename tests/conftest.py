@@ -61,6 +61,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(autouse=True)
+def _detector_errors_fail_the_test(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production a detector's exception is counted and the record goes on to the
+    other detectors (agent.pipeline, "A detector that raises"). In an in-process test it
+    fails the test, so the isolation cannot hide a bug, unless the test is about it
+    (marker `isolated_detector_errors`)."""
+    if request.node.get_closest_marker("isolated_detector_errors") is not None:
+        return
+    from agent.pipeline import Pipeline
+
+    def reraise(self: object, det: object, where: str, exc: Exception) -> None:
+        raise exc
+
+    monkeypatch.setattr(Pipeline, "_failed", reraise)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -89,6 +89,7 @@ class BatchReport:
     newest_ts: float | None
     lines_skipped: dict[str, int]  # by reason, cumulative
     state_overflow: dict[str, dict[str, int]]  # detector -> what -> count, cumulative
+    detector_errors: dict[str, int]  # exceptions by detector, cumulative (pipeline header)
 
 
 @dataclass
@@ -532,6 +533,7 @@ def analyze(
             "late_records": pipeline.late_records,
             "late_profile_updates_dropped": pipeline.profiles.late_updates_dropped,
             "detector_state_overflow": pipeline.state_overflow(),
+            "detector_errors": dict(sorted(pipeline.detector_errors.items())),
             "time_jumps_skipped": pipeline.time_jumps,
             "dropped": 0,
             "interrupted": interrupted,
@@ -619,8 +621,9 @@ def _follow_loop(
         nonlocal skips_reported
         if on_batch is not None:
             skips_reported = skips.total
-            lost = BatchReport(n, flows, newest, dict(skips.counts), pipeline.state_overflow())
-            on_batch(lost)
+            state = pipeline.state_overflow()
+            errors = dict(pipeline.detector_errors)
+            on_batch(BatchReport(n, flows, newest, dict(skips.counts), state, errors))
 
     while not stop.is_set():
         if intel is not None and intel.version != intel_version:

@@ -222,6 +222,8 @@ def _print_human(outdir: Path, s: dict[str, object]) -> None:
     table.add_row("profiles", f"{s['profiles']:,}")
     if s.get("detector_state_overflow"):  # a detector's memory cap was full: it saw less
         table.add_row("detector state overflow", f"{s['detector_state_overflow']}")
+    if s.get("detector_errors"):  # a detector raised (isolated; tracebacks in the log)
+        table.add_row("detector errors", f"{s['detector_errors']}")
     table.add_row("evidence", f"{s['evidence']:,} {s['evidence_by_type'] or ''}")
     table.add_row("alerts", f"{s['alerts']:,}")
     table.add_row("seconds", f"{s['seconds']}")

@@ -289,6 +289,7 @@ def _detect(  # noqa: PLR0917 - a thread target takes positional arguments
                 time.time(),
                 lines_skipped=report.lines_skipped,
                 state_overflow=report.state_overflow,
+                detector_errors=report.detector_errors,
             )
 
     try:

@@ -1,4 +1,5 @@
-"""The analysis pipeline: records in, findings out. No I/O, no clock.
+"""The analysis pipeline: records in, findings out. No I/O (but a log line when a
+detector raises), no clock.
 
 Theory of operation
 -------------------
@@ -46,10 +47,22 @@ At most `_JUMP_CONFIRM` records are held, so memory stays bounded.
 The pipeline never drops a record except for refuted time jumps (counted):
 back-pressure belongs to the runner, which reads input no faster than `feed`
 returns.
+
+A detector that raises
+----------------------
+One detector's bug on one odd record must not stop the other detectors, or the
+agent: every call into a detector (`observe`, `close_window`) is isolated. The
+exception is counted per detector (`detector_errors`, summary.json and
+`/metrics`) and logged with its traceback at the 1st, 10th, 100th, … error of
+that detector; the record goes on to the next detector. (Python 3.11's
+exceptions are zero-cost until raised, so the hot path pays nothing.) The
+test suite turns this off (tests/conftest.py): there a detector error fails
+the test.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -66,12 +79,15 @@ from detection.heuristics.base import (
     LONG_FLOW_SECONDS,
     PORT_ZERO,
     UNANSWERED,
+    report_due,
 )
 from detection.intel.index import IntelIndex
 from detection.model import Alert, DnsRecord, Evidence, Flow, ProfileSummary, Record
 from detection.profiles import ProfileTracker
 
 __all__ = ["Action", "Pipeline", "Suppressed"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +171,7 @@ class Pipeline:
         self.alerts = 0
         self.late_records = 0
         self.time_jumps = 0
+        self.detector_errors: Counter[str] = Counter()  # by detector name
 
     @property
     def records_by_type(self) -> dict[str, int]:
@@ -216,7 +233,12 @@ class Pipeline:
             if observers is None:
                 observers = self._route(key[:5], key[5])
             for observe in observers:
-                found = observe(record, window)
+                try:
+                    found = observe(record, window)
+                except Exception as exc:  # noqa: BLE001 - isolated (module header)
+                    det = observe.__self__  # type: ignore[attr-defined]
+                    self._failed(det, f"observe (a Flow at ts={record.ts})", exc)
+                    continue
                 if found:
                     out = self._evidence(found, out)
             return out or _NOTHING
@@ -224,7 +246,11 @@ class Pipeline:
         if type(record) is DnsRecord and self.allowlist is not None:
             self._remember_resolution(record)
         for det in self._by_type.get(type(record), ()):
-            found = det.observe(record, window)
+            try:
+                found = det.observe(record, window)
+            except Exception as exc:  # noqa: BLE001 - isolated (module header)
+                self._failed(det, f"observe (a {type(record).__name__} at ts={record.ts})", exc)
+                found = None
             if found:
                 out = self._evidence(found, out)
             if det.reroute:  # e.g. its first DNS record: it may want more flows now
@@ -248,7 +274,7 @@ class Pipeline:
         """End of input: close every open window (a held time jump is confirmed)."""
         out: list[Action] = self._confirm_jump() if self._held else []
         for det in self.detectors:
-            found = det.close_window(2**62)
+            found = self._close(det, 2**62)
             if found:
                 self._evidence(found, out)
         self.accumulator.close_window(2**62)
@@ -256,6 +282,25 @@ class Pipeline:
         return out
 
     # -- internals -------------------------------------------------------------------
+
+    def _close(self, det: Detector, window: int) -> Sequence[Evidence] | None:
+        try:
+            return det.close_window(window)
+        except Exception as exc:  # noqa: BLE001 - isolated (module header)
+            self._failed(det, f"close_window({window})", exc)
+            return None
+
+    def _failed(self, det: Detector, where: str, exc: Exception) -> None:
+        """`det` raised in `where`: count it, log it at the 1st, 10th, 100th, … error."""
+        n = self.detector_errors[det.name] = self.detector_errors[det.name] + 1
+        if report_due(n, 1, (10, 100, 1000)):
+            log.error(
+                "detector %s failed in %s (error %d of this detector; it keeps running)",
+                det.name,
+                where,
+                n,
+                exc_info=exc,
+            )
 
     def _route(self, key: RouteKey, traits: int = ALL_TRAITS) -> tuple[FlowObserver, ...]:
         """The observers of flows with this route key and these traits (cached)."""
@@ -304,7 +349,7 @@ class Pipeline:
             self._routes.clear()
         out: list[Action] = []
         for det in self.detectors:
-            found = det.close_window(close_upto)
+            found = self._close(det, close_upto)
             if found:
                 self._evidence(found, out)
         self.accumulator.close_window(close_upto)

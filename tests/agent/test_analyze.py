@@ -66,6 +66,7 @@ def test_a_clean_run_has_no_errors(tmp_path: Path) -> None:
     assert result.summary["profiles_capped"] is False
     assert result.summary["time_jumps_skipped"] == 0
     assert result.summary["detector_state_overflow"] == {}
+    assert result.summary["detector_errors"] == {}
 
 
 def test_a_full_detector_cap_is_reported_in_the_summary(tmp_path: Path) -> None:

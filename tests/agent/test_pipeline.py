@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agent.config import load_config
 from agent.outputs.writer import OutputWriter
-from agent.pipeline import Pipeline, Suppressed
+from agent.pipeline import Pipeline, Suppressed, build_detectors
 from agent.store.sqlite import SqliteStore
 from detection.allowlist import Allowlist, parse_allowlist
-from detection.heuristics import REGISTRY
-from detection.model import Alert, Evidence, Flow, ProfileSummary
+from detection.heuristics import REGISTRY, Detector
+from detection.heuristics.base import DetectorParams
+from detection.model import Alert, Evidence, Flow, ProfileSummary, Record
 from detection.parsers.base import ParseError
 from detection.parsers.zeek import ZeekTsvParser
 
@@ -256,3 +260,52 @@ def test_any_parsed_conn_line_goes_through_pipeline_outputs_and_store(lines: lis
             store.close()
             writer.close()
     assert counts["evidence"] > 0 and counts["profiles"] > 0
+
+
+class _Buggy(Detector):
+    """Raises on every flow to port 23 and at every window close: a detector bug."""
+
+    name = "buggy"
+    consumes = (Flow,)
+    Params = DetectorParams
+
+    def observe(self, record: Record, window: int) -> Sequence[Evidence] | None:
+        if getattr(record, "dport", None) == 23:
+            raise ValueError("a bug on an odd record")
+        return None
+
+    def close_window(self, window: int) -> Sequence[Evidence] | None:
+        raise RuntimeError("a bug at window close")
+
+
+@pytest.mark.isolated_detector_errors
+def test_a_detector_that_raises_is_counted_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = load_config(None, only(*SCANS, alerts__threshold=1.0, allowlist__enabled=False))
+    p = Pipeline(config, detectors=[*build_detectors(config), _Buggy(DetectorParams())])
+    scan = [flow("10.0.0.9", f"10.1.0.{i}", 23, 100.0 + i) for i in range(1, 21)]
+    with caplog.at_level(logging.ERROR, logger="agent.pipeline"):
+        actions = feed_all(p, scan)
+    # the scan detectors saw every flow: the same findings as without the buggy detector
+    clean = feed_all(Pipeline(config), scan)
+    assert [a for a in actions if not isinstance(a, ProfileSummary)] == [
+        a for a in clean if not isinstance(a, ProfileSummary)
+    ]
+    assert [a.count for a in actions if isinstance(a, Evidence)] == [6, 10]
+    assert len([a for a in actions if isinstance(a, Alert)]) == 1
+    # 20 flows, and two window closes (the first flow's window opening, and the end)
+    assert p.detector_errors == {"buggy": 22}
+    logged = [r for r in caplog.records if "detector buggy failed" in r.getMessage()]
+    assert len(logged) == 2  # the 1st and the 10th error, each with its traceback
+    assert all(r.exc_info is not None for r in logged)
+    assert "in close_window(-2)" in logged[0].getMessage()
+    assert "in observe (a Flow at ts=109.0)" in logged[1].getMessage()
+
+
+def test_in_tests_a_detector_error_fails_the_test() -> None:
+    # (tests/conftest.py: the isolation must not hide a bug from the test suite)
+    config = load_config(None, only(*SCANS, allowlist__enabled=False))
+    p = Pipeline(config, detectors=[_Buggy(DetectorParams())])
+    with pytest.raises(RuntimeError, match="a bug at window close"):
+        p.feed(flow("10.0.0.9", "10.1.0.1", 23, 100.0))

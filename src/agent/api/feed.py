@@ -36,6 +36,7 @@ class FeedSnapshot:
     last_batch_at: float | None
     lines_skipped: dict[str, int] = field(default_factory=dict)  # by reason
     state_overflow: dict[str, dict[str, int]] = field(default_factory=dict)  # detector -> what
+    detector_errors: dict[str, int] = field(default_factory=dict)  # exceptions, by detector
 
 
 class LiveFeed:
@@ -53,6 +54,7 @@ class LiveFeed:
         self._batch_at: float | None = None
         self._skipped: dict[str, int] = {}
         self._overflow: dict[str, dict[str, int]] = {}
+        self._errors: dict[str, int] = {}
 
     def finding(self, finding: Evidence | Alert) -> None:
         with self._lock:
@@ -81,6 +83,7 @@ class LiveFeed:
         *,
         lines_skipped: Mapping[str, int] | None = None,
         state_overflow: Mapping[str, Mapping[str, int]] | None = None,
+        detector_errors: Mapping[str, int] | None = None,
     ) -> None:
         """A batch of `records` (`flows` of them flows) was analysed at wall time `now`
         (0 records: only skipped lines came). The loss counters are the run's totals."""
@@ -95,6 +98,8 @@ class LiveFeed:
                 self._skipped = dict(lines_skipped)
             if state_overflow is not None:
                 self._overflow = {d: dict(by) for d, by in state_overflow.items()}
+            if detector_errors is not None:
+                self._errors = dict(detector_errors)
 
     def snapshot(self) -> FeedSnapshot:
         with self._lock:
@@ -110,4 +115,5 @@ class LiveFeed:
                 self._batch_at,
                 dict(self._skipped),
                 {d: dict(by) for d, by in self._overflow.items()},
+                dict(self._errors),
             )

@@ -157,6 +157,14 @@ def render(m: MetricsInput) -> str:
         ],
     )
     o.by(
+        "starling_detector_errors_total",
+        "counter",
+        "exceptions a detector raised since start (each isolated: the record went on "
+        "to the other detectors), by detector",
+        "detector",
+        feed.detector_errors,
+    )
+    o.by(
         "starling_alert_evidence_types_total",
         "counter",
         "alerts raised since start, by each evidence type they contain",

@@ -130,6 +130,7 @@ def test_loss_counters_are_rendered_and_a_skip_only_report_is_no_batch() -> None
         999.0,
         lines_skipped={"bad_field": 2, "field_count": 1},
         state_overflow={"beaconing": {"series_evicted": 3}},
+        detector_errors={"beaconing": 4},
     )
     snap = feed.snapshot()
     assert snap.records == 5 and snap.last_batch_at == 995.0  # only skipped lines came
@@ -139,3 +140,4 @@ def test_loss_counters_are_rendered_and_a_skip_only_report_is_no_batch() -> None
     line = 'starling_detector_state_overflow_total{detector="beaconing",state="series_evicted"} 3\n'
     assert line in text
     assert "# TYPE starling_detector_state_overflow_total counter" in text
+    assert 'starling_detector_errors_total{detector="beaconing"} 4\n' in text
