@@ -39,7 +39,7 @@ def test_auth_validation_and_peer_opinions(agents, wait_until, scan_log, tmp_pat
         lambda: any(p["connected"] for p in asker.get("/api/v1/peers")[1]["peers"]), 30
     )
     (zeek / "conn.log").write_text(scan_log(SCANNER))
-    assert wait_until(lambda: seer.get(f"/api/v1/ip/{SCANNER}")[1]["local"]["evidence"] >= 2, 15)
+    assert wait_until(lambda: seer.get(f"/api/v1/ip/{SCANNER}")[1]["local"]["evidence"] >= 2, 30)
     status, body = asker.get(f"/api/v1/ip/{SCANNER}?ask=1")
     assert status == 200
     (opinion,) = [o for o in body["peer_opinions"] if o["peer"] == seer.peer_id]

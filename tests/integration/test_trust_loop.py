@@ -54,7 +54,7 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
     # Two reporters are not enough (three trusted reporters are required).
     for _, zeek in reporters[:2]:
         (zeek / "conn.log").write_text(scan_log(SCANNER))
-    assert wait_until(lambda: len(observer.get(f"/api/v1/ip/{SCANNER}")[1]["reporters"]) == 2, 10)
+    assert wait_until(lambda: len(observer.get(f"/api/v1/ip/{SCANNER}")[1]["reporters"]) == 2, 30)
     view = observer.get(f"/api/v1/ip/{SCANNER}")[1]
     assert view["network_opinion"]["block"] is False
     assert "peer_consensus" not in view["local"]["evidence_types"]
@@ -66,7 +66,7 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
         v = observer.get(f"/api/v1/ip/{SCANNER}")[1]
         return v["network_opinion"]["block"] and "peer_consensus" in v["local"]["evidence_types"]
 
-    assert wait_until(consensus, 15), observer.get(f"/api/v1/ip/{SCANNER}")[1]
+    assert wait_until(consensus, 30), observer.get(f"/api/v1/ip/{SCANNER}")[1]
     view = observer.get(f"/api/v1/ip/{SCANNER}")[1]
     op = view["network_opinion"]
     assert op["trusted_reporters"] == 3
@@ -97,7 +97,7 @@ def test_consensus_of_trusted_peers_becomes_evidence_and_allowlist_is_protected(
             c["reporter"] == observer.peer_id and c["score"] == 0.0 for c in claims["contributions"]
         )
 
-    assert wait_until(dispute_arrived, 10)
+    assert wait_until(dispute_arrived, 30)
 
     # The observer's own detector sees the scanner: the earlier reporters are confirmed.
     (obs_zeek / "conn.log").write_text(scan_log(SCANNER))

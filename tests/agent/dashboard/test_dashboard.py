@@ -262,20 +262,20 @@ def test_decisions_update_live_and_unblock_with_the_admin_token(
     assert status == 201
     added = json.loads(raw)["decision"]
     row = f"#decisions-table tr[data-id='{added['id']}']"
-    d.page.wait_for_selector(row + "[data-state='active']", timeout=10_000)
+    d.page.wait_for_selector(row + "[data-state='active']", timeout=30_000)
     assert d.page.evaluate("window.__notReloaded") is True
     assert "dashboard test" in d.text(row)
     d.screenshot("decisions")
     # unblock: the button lifts it through the API
     d.page.click(row + " button.unblock")
-    d.page.wait_for_selector(row + "[data-state='lifted']", timeout=10_000)
+    d.page.wait_for_selector(row + "[data-state='lifted']", timeout=30_000)
     assert "Lifted 1 decision" in d.text("#flash")
 
     def lifted() -> bool:
         items = seer.json("/api/v1/decisions?value=203.0.113.77")["items"]
         return [x["lifted"] is not None for x in items] == [True]
 
-    assert wait_until(lifted, 5)
+    assert wait_until(lifted, 30)
     assert seer.json("/api/v1/decisions?value=203.0.113.77&active=true")["items"] == []
     d.assert_clean()
 
@@ -284,7 +284,7 @@ def test_read_only_token_cannot_unblock(pair: Any, dash: Any, tools: Any) -> Non
     seer, wait_until = pair.seer, tools["wait_until"]
     token = add_read_only_token(seer.data_dir)
     try:
-        assert wait_until(lambda: seer.request("GET", "/api/v1/alerts", token=token)[0] == 200, 10)
+        assert wait_until(lambda: seer.request("GET", "/api/v1/alerts", token=token)[0] == 200, 30)
         status, _, raw = seer.request("POST", "/api/v1/decisions", body={"value": "203.0.113.88"})
         assert status == 201
         decision = json.loads(raw)["decision"]
