@@ -51,13 +51,12 @@ returns.
 A detector that raises
 ----------------------
 One detector's bug on one odd record must not stop the other detectors, or the
-agent: every call into a detector (`observe`, `close_window`) is isolated. The
-exception is counted per detector (`detector_errors`, summary.json and
-`/metrics`) and logged with its traceback at the 1st, 10th, 100th, … error of
-that detector; the record goes on to the next detector. (Python 3.11's
-exceptions are zero-cost until raised, so the hot path pays nothing.) The
-test suite turns this off (tests/conftest.py): there a detector error fails
-the test.
+agent: every call into a detector (`observe`, `close_window`, `use_intel`) is
+isolated. The exception is counted per detector (`detector_errors`, summary.json
+and `/metrics`) and logged with its traceback at the 1st, 10th, 100th, … error
+of that detector; the record goes on to the next detector. (Python 3.11's
+exceptions are zero-cost until raised, so the hot path pays nothing.) The test
+suite turns this off (tests/conftest.py): there a detector error fails the test.
 """
 
 from __future__ import annotations
@@ -262,7 +261,10 @@ class Pipeline:
         """Switch the detectors to a new threat-intelligence index (feeds updated);
         routes are rebuilt (a detector may want more or fewer flows now)."""
         for det in self.detectors:
-            det.use_intel(index)
+            try:
+                det.use_intel(index)
+            except Exception as exc:  # noqa: BLE001 - isolated (module header)
+                self._failed(det, "use_intel", exc)
         self._routes.clear()
 
     def ingest(self, evidence: Evidence) -> Sequence[Action]:

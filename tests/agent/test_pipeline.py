@@ -18,6 +18,7 @@ from agent.store.sqlite import SqliteStore
 from detection.allowlist import Allowlist, parse_allowlist
 from detection.heuristics import REGISTRY, Detector
 from detection.heuristics.base import DetectorParams
+from detection.intel.index import IntelIndex
 from detection.model import Alert, Evidence, Flow, ProfileSummary, Record
 from detection.parsers.base import ParseError
 from detection.parsers.zeek import ZeekTsvParser
@@ -277,6 +278,9 @@ class _Buggy(Detector):
     def close_window(self, window: int) -> Sequence[Evidence] | None:
         raise RuntimeError("a bug at window close")
 
+    def use_intel(self, index: IntelIndex) -> None:
+        raise KeyError("a bug on a feed update")
+
 
 @pytest.mark.isolated_detector_errors
 def test_a_detector_that_raises_is_counted_and_the_others_go_on(
@@ -301,6 +305,8 @@ def test_a_detector_that_raises_is_counted_and_the_others_go_on(
     assert all(r.exc_info is not None for r in logged)
     assert "in close_window(-2)" in logged[0].getMessage()
     assert "in observe (a Flow at ts=109.0)" in logged[1].getMessage()
+    p.use_intel(IntelIndex().freeze())  # a feed update: the same isolation
+    assert p.detector_errors == {"buggy": 23}
 
 
 def test_in_tests_a_detector_error_fails_the_test() -> None:
