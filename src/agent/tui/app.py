@@ -504,16 +504,17 @@ class StarlingTui(App[None]):
             counts.append(text, style="bold")
             counts.append("   ")
         # What the agent could not analyse: lines it skipped, state its detectors' memory
-        # caps forgot. Non-zero is worth a look (yellow), so it is always shown.
+        # caps forgot, detector errors (a bug). Always shown; non-zero is coloured.
         counts.append("\n")
-        for label, family in (
-            ("skipped lines", "starling_lines_skipped_total"),
-            ("detector state overflow", "starling_detector_state_overflow_total"),
+        for label, family, colour in (
+            ("skipped lines", "starling_lines_skipped_total", "yellow"),
+            ("detector state overflow", "starling_detector_state_overflow_total", "yellow"),
+            ("detector errors", "starling_detector_errors_total", "red"),
         ):
             lost = (met.total(family) or 0.0) if met else None
             counts.append(f"{label} ", style="dim")
             counts.append(
-                "-" if lost is None else f"{lost:.0f}", style="bold yellow" if lost else "bold"
+                "-" if lost is None else f"{lost:.0f}", style=f"bold {colour}" if lost else "bold"
             )
             counts.append("   ")
         self._q("#counts", Static).update(counts)

@@ -92,7 +92,7 @@ def test_overview_shows_the_agents_counts_sparkline_and_top_attacker(tui_mesh: A
                 if line.startswith("starling_detector_state_overflow_total{")
             ]
             assert lost and f"detector state overflow {sum(float(n) for n in lost):.0f}" in counts
-            assert "skipped lines 0" in counts
+            assert "skipped lines 0" in counts and "detector errors 0" in counts
             spark = app.query_one("#spark-evidence").data  # type: ignore[attr-defined]
             assert sum(spark) == len(evidence) and len(spark) == 60
             assert f"{len(evidence)} in all" in str(app.query_one("#spark-evidence-label").render())

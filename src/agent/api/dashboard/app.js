@@ -540,10 +540,12 @@
       const storedAlerts = metric(m, 'starling_store_items', { kind: 'alerts' });
       const connected = metric(m, 'starling_p2p_peers_connected');
       const known = metric(m, 'starling_peers', { state: 'known' });
-      // What the agent could not analyse: lines skipped, detector state lost to full caps.
+      // What the agent could not analyse: lines skipped, detector state lost to full caps,
+      // detector errors (a bug: the detector raised and the record went on without it).
       const lost = [
         [metric(m, 'starling_lines_skipped_total'), 'lines skipped'],
         [metric(m, 'starling_detector_state_overflow_total'), 'detector state overflows'],
+        [metric(m, 'starling_detector_errors_total'), 'detector errors'],
       ].filter(([n]) => n).map(([n, what]) => `${fmtNum(n)} ${what}`);
       put(cards,
         card('flows', 'Flows analysed', fmtNum(flows), lost.length ? lost.join(' · ') : 'since the agent started'),
